@@ -1,0 +1,48 @@
+"""Typed errors. Each carries the gRPC status it maps to and the CLI exit code it ends with.
+
+Messages name the bad value and what was expected; the CLI prints them as one line.
+"""
+
+
+class StylexError(Exception):
+    """Base class of every error stylex raises on purpose."""
+
+    grpc_status = "INTERNAL"
+    exit_code = 1
+
+
+class InvalidArgumentError(StylexError):
+    """The caller gave a value stylex cannot use (bad option, bad file, bad shape)."""
+
+    grpc_status = "INVALID_ARGUMENT"
+    exit_code = 2
+
+
+class ConfigError(InvalidArgumentError):
+    """A configuration value is out of range or inconsistent with another one."""
+
+
+class DataError(InvalidArgumentError):
+    """A data set is empty, unreadable or does not match what it is used with."""
+
+
+class ClassifierError(InvalidArgumentError):
+    """A classifier file or its sidecar is missing, corrupt or does not fit the data."""
+
+
+class CheckpointError(InvalidArgumentError):
+    """A run directory or checkpoint is missing, corrupt or from another configuration."""
+
+
+class ResourceExhaustedError(StylexError):
+    """Too much work queued or a payload too large."""
+
+    grpc_status = "RESOURCE_EXHAUSTED"
+    exit_code = 3
+
+
+class UnavailableError(StylexError):
+    """The model is not loaded yet or the service is draining."""
+
+    grpc_status = "UNAVAILABLE"
+    exit_code = 4
