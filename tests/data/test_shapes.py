@@ -1,0 +1,108 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from stylex.data import FACTORS, SHAPES, ShapesDataset
+from stylex.errors import DataError
+
+
+@pytest.mark.parametrize("resolution", [16, 32, 64])
+def test_images_are_rgb_in_range(resolution):
+    ds = ShapesDataset(resolution, num_images=8)
+    for i in range(len(ds)):
+        x, label = ds[i]
+        assert x.shape == (3, resolution, resolution)
+        assert x.dtype == torch.float32
+        assert -1.0 <= x.min() and x.max() <= 1.0
+        assert label in (0, 1)
+
+
+def test_same_seed_and_index_give_identical_images():
+    a = ShapesDataset(32, num_images=10, seed=3)
+    b = ShapesDataset(32, num_images=10, seed=3)
+    for i in (0, 7):
+        torch.testing.assert_close(a[i][0], b[i][0], rtol=0, atol=0)
+        assert a.factors(i) == b.factors(i)
+    # Image i does not depend on the data set size.
+    assert ShapesDataset(32, num_images=100, seed=3).factors(7) == a.factors(7)
+
+
+def test_different_seeds_and_indices_differ():
+    a = ShapesDataset(32, num_images=10, seed=0)
+    b = ShapesDataset(32, num_images=10, seed=1)
+    assert not torch.equal(a[0][0], b[0][0])
+    assert not torch.equal(a[0][0], a[1][0])
+
+
+def test_image_is_background_plus_object():
+    ds = ShapesDataset(32, num_images=4, seed=5)
+    x, _ = ds[0]
+    f = ds.factors(0)
+    # Corners lie outside the object (it stays a margin away from the border).
+    corners = x[:, [0, 0, -1, -1], [0, -1, 0, -1]]
+    torch.testing.assert_close(corners, torch.full_like(corners, f["bg"] * 2 - 1))
+    # The object covers its centre pixel, in a colour different from the background.
+    cy, cx = int(f["pos_y"] * 32), int(f["pos_x"] * 32)
+    assert (x[:, cy, cx] - (f["bg"] * 2 - 1)).abs().max() > 0.2
+
+
+def test_factor_table_matches_factors():
+    ds = ShapesDataset(16, num_images=50, seed=2)
+    table = ds.factor_table()
+    assert list(table) == list(FACTORS)
+    assert all(column.shape == (50,) for column in table.values())
+    for i in (0, 17, 49):
+        assert {name: table[name][i].item() for name in FACTORS} == ds.factors(i)
+    assert ds.factor_table() is table  # cached
+
+
+def test_factor_ranges_keep_object_inside():
+    table = ShapesDataset(16, num_images=2000).factor_table()
+    assert set(np.unique(table["shape"])) == set(range(len(SHAPES)))
+    assert set(np.unique(table["stripes"])) == {0, 1}
+    for name in ("hue", "angle"):
+        assert table[name].min() >= 0.0 and table[name].max() < 1.0
+    reach = table["size"] / 2
+    for axis in ("pos_x", "pos_y"):
+        assert (table[axis] - reach > 0).all() and (table[axis] + reach < 1).all()
+
+
+def test_labels_in_items_match_labels_column():
+    ds = ShapesDataset(16, num_images=30, rule="shape")
+    assert [ds[i][1] for i in range(30)] == ds.labels().tolist()
+    assert ds.labels().tolist() == ds.factor_table()["shape"].tolist()
+
+
+def test_negative_and_out_of_range_index():
+    ds = ShapesDataset(16, num_images=5)
+    assert ds.factors(-1) == ds.factors(4)
+    with pytest.raises(IndexError):
+        ds[5]
+
+
+def test_describe_is_json_and_names_the_rule():
+    ds = ShapesDataset(32, num_images=10, seed=4, rule="size > 0.5 and stripes == 1")
+    d = json.loads(json.dumps(ds.describe()))
+    assert d["kind"] == "shapes"
+    assert (d["resolution"], d["num_images"], d["seed"]) == (32, 10, 4)
+    assert d["rule"] == "size > 0.5 and stripes == 1"
+    assert d["rule_factors"] == ["size", "stripes"]
+    assert d["class_names"] == ["false", "true"]
+
+
+def test_dataset_pickles_for_dataloader_workers():
+    ds = ShapesDataset(16, num_images=10, rule="shape == 'circle' or hue < 0.2")
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone.labels().tolist() == ds.labels().tolist()
+    assert torch.equal(clone[3][0], ds[3][0])
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"num_images": 0}, {"seed": -1}, {"rule": "hue_blue"}, {"rule": 3}]
+)
+def test_bad_arguments(kwargs):
+    with pytest.raises(DataError):
+        ShapesDataset(32, **kwargs)
