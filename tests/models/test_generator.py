@@ -168,3 +168,16 @@ def test_wrong_probability_width_is_rejected():
     g = Generator(tiny_cfg(num_classes=2))
     with pytest.raises(ValueError, match="p has shape"):
         g.styles(torch.randn(2, 32), torch.full((2, 3), 1 / 3))
+
+
+def test_minibatch_stddev_groups_are_consecutive_samples():
+    from stylex.models.discriminator import minibatch_stddev
+
+    torch.manual_seed(0)
+    x = torch.randn(8, 5, 4, 4)
+    full = minibatch_stddev(x, 4)
+    halves = torch.cat([minibatch_stddev(x[:4], 4), minibatch_stddev(x[4:], 4)])
+    torch.testing.assert_close(full, halves)
+    expected = x[:4].std(dim=0, unbiased=False).mean()
+    torch.testing.assert_close(full[0, 5, 0, 0], expected, rtol=1e-4, atol=1e-4)
+    assert minibatch_stddev(torch.randn(6, 5, 4, 4), 4).shape == (6, 6, 4, 4)  # falls back to 3

@@ -20,10 +20,12 @@ def minibatch_stddev(x: torch.Tensor, group_size: int) -> torch.Tensor:
     g = min(group_size, n)
     while n % g:  # a batch not divisible by the group size uses the largest divisor below it
         g -= 1
-    y = x.reshape(g, -1, c, h, w)  # [G, M, C, H, W]
-    y = (y - y.mean(dim=0)).square().mean(dim=0)
+    # Groups are runs of consecutive samples, so splitting a batch into micro-batches (gradient
+    # accumulation) or across processes keeps every group intact.
+    y = x.reshape(-1, g, c, h, w)  # [M, G, C, H, W]
+    y = (y - y.mean(dim=1, keepdim=True)).square().mean(dim=1)  # [M, C, H, W]
     y = (y + 1e-8).sqrt().mean(dim=[1, 2, 3])  # [M]
-    y = y.reshape(-1, 1, 1, 1).repeat(g, 1, h, w)  # [N, 1, H, W]
+    y = y.repeat_interleave(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)
     return torch.cat([x, y], dim=1)
 
 

@@ -1,0 +1,188 @@
+"""The `stylex` command line. Each subcommand parses its flags and calls one library function;
+errors stylex raises on purpose are printed as one line and end with a non-zero exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from stylex.errors import ConfigError, StylexError
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, str]:
+    overrides = {}
+    for flag, key in (
+        ("data", "data"),
+        ("rule", "data_rule"),
+        ("num_images", "num_images"),
+        ("classifier", "classifier"),
+        ("steps", "steps"),
+        ("batch_size", "batch_size"),
+        ("resolution", "resolution"),
+        ("seed", "seed"),
+        ("device", "device"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = str(value)
+    overrides.update(_parse_sets(args.set))
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from stylex.training.config import resolve_config
+
+    cfg = resolve_config(args.preset, _train_overrides(args))
+    if args.dry_run:
+        print(json.dumps(_dry_run(cfg), indent=2))
+        return 0
+    from stylex.training.trainer import summarize_history, train
+
+    result = train(cfg, args.run_dir, resume=args.resume, progress=not args.no_progress)
+    summary = summarize_history(result.history, ["rec_l1", "cls_kl", "G_adv", "D_real", "D_fake"])
+    print(
+        json.dumps(
+            {"run_dir": str(result.run_dir), "step": result.step, "losses": summary}, indent=2
+        )
+    )
+    return 0
+
+
+def _dry_run(cfg) -> dict:
+    """The resolved configuration and the network sizes, without training."""
+    from stylex.models import Discriminator, Encoder, Generator
+    from stylex.training.trainer import arch_from
+
+    if cfg.classifier is not None:
+        from stylex.classifiers import load_classifier
+
+        num_classes = load_classifier(cfg.classifier).num_classes
+        source = "classifier"
+    else:
+        from stylex.data import build_dataset
+
+        ds = build_dataset(
+            cfg.data, cfg.resolution, num_images=cfg.num_images, seed=cfg.seed, rule=cfg.data_rule
+        )
+        num_classes = max(len(ds.class_names), 1)
+        source = "data set (no classifier given)"
+    arch = arch_from(cfg, num_classes)
+    G, E, D = Generator(arch), Encoder(arch), Discriminator(arch)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    return {
+        "train": cfg.to_dict(),
+        "arch": arch.to_dict(),
+        "num_classes_from": source,
+        "num_style_coordinates": G.layout.num_conv,
+        "num_torgb_styles": G.layout.num_rgb,
+        "parameters": {"G": count(G), "E": count(E), "D": count(D)},
+        "style_layers": [
+            {
+                "name": lay.name,
+                "resolution": lay.resolution,
+                "channels": lay.channels,
+                "offset": lay.offset,
+            }
+            for lay in G.layout.conv_layers
+        ],
+    }
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from stylex.classifiers import train_classifier
+    from stylex.data import build_dataset, split_dataset
+
+    dataset = build_dataset(
+        args.data, args.resolution, num_images=args.num_images, seed=args.seed, rule=args.rule
+    )
+    train_set, val_set = split_dataset(dataset, val_fraction=args.val_fraction, seed=args.seed)
+    metrics = train_classifier(
+        train_set,
+        val_set,
+        Path(args.out),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        width=args.width,
+        progress=not args.no_progress,
+        export_onnx=args.onnx,
+    )
+    print(json.dumps({"classifier": str(args.out), **metrics}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stylex", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train G, E and D for a classifier")
+    p.add_argument("--preset", default="tiny", help="tiny | small32 | small64 | paper256")
+    p.add_argument("--data", help="shapes | digits | PATH to an image folder")
+    p.add_argument("--rule", help="label rule of a built-in data set (or an expression for shapes)")
+    p.add_argument("--num-images", type=int, help="use at most this many training images")
+    p.add_argument("--classifier", help="classifier file (.pt TorchScript or .onnx) with sidecar")
+    p.add_argument("--run-dir", default="runs/train", help="output run directory")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--resolution", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any option, e.g. --set lr_e=1e-4 --set loss.r1_gamma=0.5",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("train-classifier", help="train the built-in CNN classifier on a data set")
+    p.add_argument("--data", default="shapes", help="shapes | digits | PATH to an image folder")
+    p.add_argument("--rule", help="label rule of a built-in data set")
+    p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--num-images", type=int, default=None)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--out", default="runs/classifier/classifier.pt", help="output .pt file")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--width", type=int, default=32, help="channels of the first conv")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--onnx", action="store_true", help="also write an ONNX copy")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train_classifier)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StylexError as exc:
+        print(f"stylex: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("stylex: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

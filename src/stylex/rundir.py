@@ -1,0 +1,89 @@
+"""The run directory: what training writes and what AttFind, export and serving read.
+
+RUN/config.json            {"train": TrainConfig, "arch": ArchConfig, "data": {...},
+                            "classifier": {...}, "perceptual": "...", "stylex_version": ...}
+RUN/checkpoints/...        see stylex.training.checkpoint
+RUN/log.csv                scalar losses per logged step
+RUN/samples/step-*.png     rows: real | reconstruction | random sample
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from stylex.errors import CheckpointError
+from stylex.models import ArchConfig, Encoder, Generator
+
+CONFIG_NAME = "config.json"
+
+
+def load_module_weights(module: nn.Module, path: Path) -> None:
+    """Load a safetensors state dict into `module`; any mismatch is a CheckpointError."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"weights file {path} is missing")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read weights {path}: {exc}") from exc
+    result = module.load_state_dict(tensors, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(
+            f"weights {path} do not fit the network: missing {result.missing_keys[:5]}, "
+            f"unexpected {result.unexpected_keys[:5]}"
+        )
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} is not a stylex run directory: {CONFIG_NAME} is missing")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+
+
+@dataclass
+class TrainedRun:
+    """The inference part of a trained run: EMA generator, encoder, and where things are."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    arch: ArchConfig
+    G: Generator  # the EMA generator, eval mode
+    E: Encoder  # eval mode
+    step: int
+    classifier_path: str | None
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedRun:
+    """Rebuild G_ema and E of a run's newest checkpoint from config.json and safetensors."""
+    from stylex.training.checkpoint import latest_checkpoint  # the folder format lives there
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise CheckpointError(f"run {run_dir} has no checkpoint yet")
+    arch = ArchConfig.from_dict(config["arch"])
+    G, E = Generator(arch), Encoder(arch)
+    load_module_weights(G, ckpt / "G_ema.safetensors")
+    load_module_weights(E, ckpt / "E.safetensors")
+    step = json.loads((ckpt / "state.json").read_text())["step"]
+    return TrainedRun(
+        run_dir=run_dir,
+        config=config,
+        arch=arch,
+        G=G.to(device).eval().requires_grad_(False),
+        E=E.to(device).eval().requires_grad_(False),
+        step=step,
+        classifier_path=config.get("classifier", {}).get("path"),
+    )

@@ -1,0 +1,115 @@
+"""The StylEx training loss: one object, one narrow method, so the loop does not care which
+terms run.
+
+Discriminator: non-saturating logistic loss, lazy R1 on real images.
+Generator on random-z steps: adversarial loss of G(mapping(z), p), p = the real batch's
+classifier probabilities (optionally a classifier term on those samples).
+Generator + encoder on encoder steps, x' = G(E(x), p): adversarial, 1.0 L1(x', x) +
+0.1 perceptual(x', x), 0.1 L1(E(x'), E(x)), 1.0 KL(softmax C(x) || softmax C(x')).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stylex.models import Discriminator, Encoder, Generator
+from stylex.training.config import LossWeights
+from stylex.training.schedule import ENCODER, RANDOM
+
+
+def classifier_kl(p_target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean KL(p_target || softmax(logits)) over the batch."""
+    log_q = F.log_softmax(logits.float(), dim=1)
+    p = p_target.float()
+    return (p * (torch.log(p.clamp_min(1e-8)) - log_q)).sum(dim=1).mean()
+
+
+class StylexLoss:
+    def __init__(
+        self,
+        G: Generator,
+        E: Encoder,
+        D: Discriminator,
+        C: nn.Module,  # frozen classifier: x in [-1, 1] -> logits
+        perceptual: nn.Module,  # (a, b) -> per-image distance [N]
+        weights: LossWeights,
+    ) -> None:
+        self.G, self.E, self.D, self.C = G, E, D, C
+        self.perceptual = perceptual
+        self.weights = weights
+
+    def accumulate_gradients(
+        self,
+        phase: str,  # 'G' (generator and encoder), 'D' (discriminator), 'Dreg' (R1)
+        kind: str,  # 'encoder' or 'random': the schedule's step kind
+        x_real: torch.Tensor,  # [N, 3, R, R] in [-1, 1]
+        p_real: torch.Tensor,  # [N, num_classes] softmax(C(x_real))
+        z: torch.Tensor,  # [N, z_dim]
+        scale: float,  # 1 / accumulation rounds
+    ) -> dict[str, float]:
+        """Run one phase on one micro-batch, backpropagate scaled losses, return their values."""
+        wts = self.weights
+        stats: dict[str, float] = {}
+        if phase == "G":
+            total = torch.zeros((), device=x_real.device)
+            if kind == RANDOM:
+                x_fake = self.G(self.G.mapping(z, update_w_avg=True), p_real, noise_mode="random")
+                loss_adv = F.softplus(-self.D(x_fake, p_real)).mean()
+                total = total + wts.adversarial * loss_adv
+                stats["G_adv"] = loss_adv.item()
+                if wts.classifier_random > 0:
+                    loss_cls = classifier_kl(p_real, self.C(x_fake))
+                    total = total + wts.classifier_random * loss_cls
+                    stats["G_cls_random"] = loss_cls.item()
+            elif kind == ENCODER:
+                w = self.E(x_real)
+                x_rec = self.G(w, p_real, noise_mode="random")
+                loss_adv = F.softplus(-self.D(x_rec, p_real)).mean()
+                loss_l1 = (x_rec - x_real).abs().mean()
+                loss_perc = self.perceptual(x_rec.float(), x_real.float()).mean()
+                loss_w = (self.E(x_rec) - w).abs().mean()
+                loss_cls = classifier_kl(p_real, self.C(x_rec))
+                total = (
+                    wts.adversarial * loss_adv
+                    + wts.rec_l1 * loss_l1
+                    + wts.rec_perceptual * loss_perc
+                    + wts.rec_w * loss_w
+                    + wts.classifier * loss_cls
+                )
+                stats.update(
+                    E_adv=loss_adv.item(),
+                    rec_l1=loss_l1.item(),
+                    rec_perc=loss_perc.item(),
+                    rec_w=loss_w.item(),
+                    cls_kl=loss_cls.item(),
+                )
+            else:
+                raise ValueError(f"unknown step kind {kind!r}")
+            (total * scale).backward()
+            return stats
+
+        if phase == "D":
+            with torch.no_grad():
+                if kind == ENCODER:
+                    x_fake = self.G(self.E(x_real), p_real, noise_mode="random")
+                else:
+                    x_fake = self.G(self.G.mapping(z), p_real, noise_mode="random")
+            loss_fake = F.softplus(self.D(x_fake, p_real)).mean()
+            loss_real = F.softplus(-self.D(x_real, p_real)).mean()
+            ((loss_fake + loss_real) * scale).backward()
+            return {"D_fake": loss_fake.item(), "D_real": loss_real.item()}
+
+        if phase == "Dreg":
+            x = x_real.detach().requires_grad_(True)
+            score = self.D(x, p_real)
+            (grad,) = torch.autograd.grad(score.sum(), x, create_graph=True)
+            penalty = grad.float().square().sum(dim=[1, 2, 3]).mean()
+            # Lazy regularization: every r1_interval steps, weighted by the interval.
+            loss = penalty * (wts.r1_gamma / 2) * wts.r1_interval
+            # Multiplying by 0 * score keeps every D parameter in the graph (DDP-safe).
+            ((loss + score.mean() * 0) * scale).backward()
+            return {"D_r1": penalty.item()}
+
+        raise ValueError(f"unknown phase {phase!r}")

@@ -1,0 +1,361 @@
+"""The StylEx training loop: G, E and D trained for one frozen classifier C.
+
+Each step: one D update (plus lazy R1 every `r1_interval` steps), then one G update whose kind
+the schedule decides: an encoder step (G and E trained on reconstructions of the real batch) or
+a random-z step (G and its mapping trained on samples conditioned on the real batch's
+classifier probabilities). The encoder's optimizer steps only on encoder steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+import stylex
+from stylex.classifiers import check_classifier, load_classifier
+from stylex.data import build_dataset, save_image_grid
+from stylex.errors import CheckpointError, ClassifierError
+from stylex.fileio import atomic_path, write_json
+from stylex.models import ArchConfig, Discriminator, Encoder, Generator
+from stylex.rundir import CONFIG_NAME, read_run_config
+from stylex.training import distributed as dist_utils
+from stylex.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from stylex.training.config import ARCH_KEYS, DATA_KEYS, TrainConfig
+from stylex.training.data_stream import BatchStream
+from stylex.training.losses import StylexLoss
+from stylex.training.perceptual import build_perceptual
+from stylex.training.schedule import ENCODER, AlternatingSchedule
+
+LOG_NAME = "log.csv"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int  # steps completed in total
+    history: list[dict[str, float]] = field(default_factory=list)  # logged rows of this call
+    checkpoint: Path | None = None
+
+
+def pick_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from stylex.errors import ConfigError
+
+        raise ConfigError(f"device {spec!r} requested but CUDA is not available here")
+    return device
+
+
+def arch_from(cfg: TrainConfig, num_classes: int) -> ArchConfig:
+    return ArchConfig(
+        resolution=cfg.resolution,
+        num_classes=num_classes,
+        z_dim=cfg.z_dim,
+        w_dim=cfg.w_dim,
+        mapping_layers=cfg.mapping_layers,
+        channel_base=cfg.channel_base,
+        channel_max=cfg.channel_max,
+        mbstd_group_size=cfg.mbstd_group_size,
+    )
+
+
+def _check_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
+    """Refuse to overwrite another run, or to resume with a different configuration."""
+    has_config = (run_dir / CONFIG_NAME).is_file()
+    if not resume:
+        if has_config or (run_dir.exists() and any(run_dir.iterdir())):
+            raise CheckpointError(
+                f"run directory {run_dir} is not empty; pass --resume to continue that run "
+                "or choose another --run-dir"
+            )
+        return
+    if not has_config:
+        raise CheckpointError(f"cannot resume: {run_dir} holds no run ({CONFIG_NAME} missing)")
+    stored = read_run_config(run_dir)["train"]
+    diffs = [
+        f"{k}={stored.get(k)!r} (stored) vs {getattr(cfg, k)!r} (now)"
+        for k in (*ARCH_KEYS, *DATA_KEYS, "batch_size", "seed")
+        if stored.get(k) != getattr(cfg, k)
+    ]
+    if diffs:
+        raise CheckpointError(
+            f"run directory {run_dir} was trained with another configuration: " + "; ".join(diffs)
+        )
+
+
+def _set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+@torch.no_grad()
+def _update_ema(G_ema: Generator, G: Generator, beta: float) -> None:
+    for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+        p_ema.copy_(p.detach().lerp(p_ema, beta))
+    for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+@torch.no_grad()
+def _write_samples(
+    path: Path,
+    G_ema: Generator,
+    E: Encoder,
+    C: torch.nn.Module,
+    x: torch.Tensor,
+    z: torch.Tensor,
+) -> None:
+    """Grid of three rows: real | reconstruction G_ema(E(x), p) | random G_ema(z, p)."""
+    p = torch.softmax(C(x), dim=1)
+    rec = G_ema(E(x), p)
+    rnd = G_ema.sample(z, p)
+    save_image_grid(torch.cat([x, rec, rnd]).float().cpu(), path, nrow=x.shape[0])
+
+
+def _append_log(path: Path, rows: list[dict[str, float]], keep_until_step: int | None) -> None:
+    """Append rows to the CSV log; on resume first drop rows logged after the checkpoint."""
+    old: list[dict[str, Any]] = []
+    if path.is_file():
+        with open(path, newline="") as f:
+            old = list(csv.DictReader(f))
+        if keep_until_step is not None:
+            old = [r for r in old if int(r["step"]) <= keep_until_step]
+    all_rows = old + rows
+    keys: list[str] = []
+    for row in all_rows:
+        keys.extend(k for k in row if k not in keys)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(all_rows)
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    stop_at: int | None = None,  # stop after this step (the schedule still spans cfg.steps)
+) -> TrainResult:
+    """Train (or continue training) a StylEx run. Returns where it stopped and what it logged."""
+    cfg.validate()
+    run_dir = Path(run_dir)
+    device = pick_device(cfg.device)
+    info = dist_utils.init_distributed(device.type)
+    if device.type == "cuda" and info.enabled:
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    _check_run_dir(run_dir, cfg, resume)
+    if info.enabled:  # every rank checks before rank 0 writes anything
+        torch.distributed.barrier()
+
+    # Data and classifier first: bad input must fail before anything is written.
+    dataset = build_dataset(
+        cfg.data, cfg.resolution, num_images=cfg.num_images, seed=cfg.seed, rule=cfg.data_rule
+    )
+    if cfg.classifier is None:
+        raise ClassifierError(
+            "no classifier given: pass --classifier FILE (TorchScript or ONNX with its .json "
+            "sidecar); `stylex train-classifier` trains one for the built-in data"
+        )
+    C = load_classifier(cfg.classifier, device=device)
+    labeled = len(dataset.class_names) > 1
+    check_classifier(C, len(dataset.class_names) if labeled else None, cfg.resolution)
+    arch = arch_from(cfg, C.num_classes)
+
+    torch.manual_seed(cfg.seed * 7919 + info.rank)
+    G, E, D = Generator(arch), Encoder(arch), Discriminator(arch)
+    G.fused_modconv = cfg.fused_modconv
+    G_ema = copy.deepcopy(G).eval()
+    G_ema.fused_modconv = False
+    _set_requires_grad(G_ema, False)
+    for module in (G, E, D, G_ema):
+        module.to(device)
+    for module in (G, E, D):
+        dist_utils.broadcast_parameters(module, info)
+    G_ema.load_state_dict(G.state_dict())
+
+    # Lazy R1 changes D's effective update: rescale its lr and betas (StyleGAN2 appendix B).
+    ratio = cfg.loss.r1_interval / (cfg.loss.r1_interval + 1)
+    optimizers = {
+        "G": torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, eps=1e-8),
+        "E": torch.optim.Adam(E.parameters(), lr=cfg.lr_e, betas=cfg.betas, eps=1e-8),
+        "D": torch.optim.Adam(
+            D.parameters(),
+            lr=cfg.lr_d * ratio,
+            betas=(cfg.betas[0] ** ratio, cfg.betas[1] ** ratio),
+            eps=1e-8,
+        ),
+    }
+    modules = {"G": G, "G_ema": G_ema, "E": E, "D": D}
+    perceptual = build_perceptual(cfg.perceptual).to(device)
+    loss = StylexLoss(G, E, D, C, perceptual, cfg.loss)
+    schedule = AlternatingSchedule(cfg.encoder_every)
+
+    start_step = 0
+    resumed_from: int | None = None
+    if resume and (ckpt := latest_checkpoint(run_dir)) is not None:
+        state = load_checkpoint(ckpt, modules, optimizers)
+        start_step = resumed_from = state["step"]
+        if info.enabled:  # RNG states are saved by rank 0 only: give each rank its own stream
+            torch.manual_seed(cfg.seed * 7919 + info.rank + 104729 * start_step)
+    elif info.is_main:
+        write_json(
+            run_dir / CONFIG_NAME,
+            {
+                "stylex_version": stylex.__version__,
+                "train": cfg.to_dict(),
+                "arch": arch.to_dict(),
+                "num_style_coordinates": G.layout.num_conv,
+                "data": dataset.describe(),
+                "classifier": {
+                    "path": str(Path(cfg.classifier).resolve()),
+                    "num_classes": C.num_classes,
+                    "class_names": list(C.class_names),
+                },
+                "perceptual": perceptual.name,
+                "world_size": info.world_size,
+            },
+        )
+
+    stream = BatchStream(
+        dataset,
+        cfg.batch_size,
+        cfg.seed,
+        info.rank,
+        info.world_size,
+        progress=progress and info.is_main,
+    )
+    # Fixed inputs for sample grids: the first images and a seeded z.
+    num_samples = min(cfg.num_samples, len(dataset))
+    sample_x = torch.stack([dataset[i][0] for i in range(num_samples)]).to(device)
+    sample_z = torch.randn(
+        num_samples, arch.z_dim, generator=torch.Generator().manual_seed(cfg.seed)
+    ).to(device)
+
+    ema_beta = 0.5 ** (cfg.batch_size / max(cfg.ema_half_life_kimg * 1000, 1e-8))
+    micro = cfg.batch_size // info.world_size // cfg.accum_steps
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda" and cfg.amp
+        else contextlib.nullcontext()
+    )
+    end_step = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
+    history: list[dict[str, float]] = []
+    pending: dict[str, list[float]] = defaultdict(list)
+    ckpt_path: Path | None = None
+    flushed = 0  # rows of `history` already in log.csv
+    bar = tqdm(
+        total=end_step,
+        initial=start_step,
+        desc="train",
+        unit="step",
+        disable=not (progress and info.is_main),
+        dynamic_ncols=True,
+    )
+    t_last, images_since = time.perf_counter(), 0
+    for step in range(start_step, end_step):
+        kind = schedule.kind(step)
+        x_all = stream.batch(step).to(device)
+        z_all = torch.randn(x_all.shape[0], arch.z_dim).to(device)
+        with torch.no_grad(), autocast:
+            p_all = torch.softmax(C(x_all).float(), dim=1)
+        chunks = list(zip(x_all.split(micro), p_all.split(micro), z_all.split(micro), strict=True))
+        scale = 1.0 / len(chunks)
+        phases = [("D", [D], ["D"])]
+        if step % cfg.loss.r1_interval == 0:
+            phases.append(("Dreg", [D], ["D"]))
+        phases.append(
+            ("G", [G, E] if kind == ENCODER else [G], ["G", "E"] if kind == ENCODER else ["G"])
+        )
+        for phase, trained, opt_names in phases:
+            for module in (G, E, D):
+                _set_requires_grad(module, module in trained)
+            for name in opt_names:
+                optimizers[name].zero_grad(set_to_none=True)
+            for x, p, z in chunks:
+                with autocast if phase != "Dreg" else contextlib.nullcontext():
+                    stats = loss.accumulate_gradients(phase, kind, x, p, z, scale)
+                for key, value in stats.items():
+                    pending[key].append(value)
+            for module in trained:
+                dist_utils.average_gradients(module, info)
+                for param in module.parameters():
+                    if param.grad is not None:
+                        torch.nan_to_num_(param.grad, nan=0.0, posinf=1e5, neginf=-1e5)
+            for name in opt_names:
+                optimizers[name].step()
+        _update_ema(G_ema, G, ema_beta)
+        images_since += cfg.batch_size
+        done = step + 1
+
+        if done % cfg.log_every == 0 or done == end_step:
+            elapsed = time.perf_counter() - t_last
+            row: dict[str, float] = {"step": done, "kimg": done * cfg.batch_size / 1000}
+            for key, values in sorted(pending.items()):
+                row[key] = dist_utils.all_reduce_mean(sum(values) / len(values), info, device)
+            row["images_per_s"] = images_since / max(elapsed, 1e-9)
+            history.append(row)
+            pending.clear()
+            t_last, images_since = time.perf_counter(), 0
+            shown = {
+                k: f"{v:.3f}"
+                for k, v in row.items()
+                if k in ("rec_l1", "cls_kl", "G_adv", "D_real")
+            }
+            bar.set_postfix(**shown, img_s=f"{row['images_per_s']:.0f}")
+        bar.update(1)
+        if info.is_main and (done % cfg.sample_every == 0 or done == end_step):
+            _write_samples(
+                run_dir / "samples" / f"step-{done:06d}.png", G_ema, E, C, sample_x, sample_z
+            )
+        if done % cfg.checkpoint_every == 0 or done == end_step:
+            if info.is_main:
+                _append_log(run_dir / LOG_NAME, history[flushed:], resumed_from)
+                resumed_from, flushed = None, len(history)
+                ckpt_path = save_checkpoint(
+                    run_dir,
+                    done,
+                    modules,
+                    optimizers,
+                    {
+                        "kind_counts": schedule.counts(0, done),
+                        "data_position": done * cfg.batch_size,
+                    },
+                    keep=cfg.keep_checkpoints,
+                )
+            if info.enabled:
+                torch.distributed.barrier()
+    bar.close()
+    dist_utils.cleanup(info)
+    return TrainResult(run_dir=run_dir, step=end_step, history=history, checkpoint=ckpt_path)
+
+
+def summarize_history(history: list[dict[str, float]], keys: list[str]) -> dict[str, Any]:
+    """First and last logged value of each key (NaN if never logged), for notes and tests."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [row[key] for row in history if key in row and not math.isnan(row[key])]
+        out[key] = {
+            "first": values[0] if values else math.nan,
+            "last": values[-1] if values else math.nan,
+        }
+    return out
+
+
+def describe_run(run_dir: Path) -> str:
+    return json.dumps(read_run_config(run_dir), indent=2)

@@ -1,0 +1,27 @@
+"""Shared fixtures: a small classifier trained once per session on the built-in shapes data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+TEST_RESOLUTION = 16
+
+
+@pytest.fixture(scope="session")
+def shapes_classifier(tmp_path_factory) -> Path:
+    """A SmallCNN trained on 16 px shapes with the default rule; returns its .pt path."""
+    from stylex.classifiers import train_classifier
+    from stylex.data import build_dataset
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("classifier") / "classifier.pt"
+    train_set = build_dataset("shapes", TEST_RESOLUTION, num_images=1200, seed=1)
+    val_set = build_dataset("shapes", TEST_RESOLUTION, num_images=300, seed=2)
+    metrics = train_classifier(
+        train_set, val_set, out, epochs=4, batch_size=64, seed=0, width=16, progress=False
+    )
+    assert metrics["val_acc"] > 0.8, metrics
+    return out

@@ -1,0 +1,20 @@
+import pytest
+
+from stylex.training.schedule import ENCODER, RANDOM, AlternatingSchedule
+
+
+def test_alternation_is_a_function_of_the_step_only():
+    s = AlternatingSchedule(encoder_every=2)
+    assert [s.kind(i) for i in range(6)] == [ENCODER, RANDOM] * 3
+    assert s.counts(0, 10) == {ENCODER: 5, RANDOM: 5}
+    assert s.counts(3, 7) == {ENCODER: 2, RANDOM: 2}
+
+
+def test_every_third_step_and_encoder_only():
+    assert AlternatingSchedule(3).counts(0, 9) == {ENCODER: 3, RANDOM: 6}
+    assert AlternatingSchedule(1).counts(0, 4) == {ENCODER: 4, RANDOM: 0}
+
+
+def test_invalid_period():
+    with pytest.raises(ValueError, match="encoder_every"):
+        AlternatingSchedule(0)
