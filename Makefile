@@ -1,0 +1,40 @@
+# Two entry points (see README): `make demo` runs the main job, `make test` runs the tests.
+# Both create the virtual environment in .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUN    ?= runs/demo
+# torch is pinned to the CPU build that stylex is tested with; set TORCH_SPEC to change it.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup demo test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The main job: train the built-in classifier on the `shapes` data, then a short StylEx run
+# for it on the CPU; sample grids (real | reconstruction | random) land in $(RUN)/samples/.
+demo: setup
+	@test -f $(RUN)/classifier/classifier.pt || \
+		$(BIN)/stylex train-classifier --data shapes --resolution 32 --num-images 4000 \
+			--epochs 4 --out $(RUN)/classifier/classifier.pt
+	$(BIN)/stylex train --preset tiny --data shapes --num-images 4000 \
+		--classifier $(RUN)/classifier/classifier.pt --run-dir $(RUN)/stylex \
+		$$(test -f $(RUN)/stylex/config.json && echo --resume)
+	@echo "samples: $$(ls $(RUN)/stylex/samples/*.png | tail -1)"
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+test: lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
