@@ -61,7 +61,7 @@ class TrainedRun:
     G: Generator  # the EMA generator, eval mode
     E: Encoder  # eval mode
     step: int
-    classifier_path: str | None
+    classifier_path: Path | None  # the copy inside the run directory
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedRun:
@@ -85,5 +85,10 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Trained
         G=G.to(device).eval().requires_grad_(False),
         E=E.to(device).eval().requires_grad_(False),
         step=step,
-        classifier_path=config.get("classifier", {}).get("path"),
+        classifier_path=_classifier_path(run_dir, config),
     )
+
+
+def _classifier_path(run_dir: Path, config: dict[str, Any]) -> Path | None:
+    rel = config.get("classifier", {}).get("path")
+    return None if rel is None else (run_dir / rel)

@@ -108,3 +108,28 @@ def test_nonempty_run_dir_is_not_overwritten(tmp_path, shapes_classifier):
         train(tiny(shapes_classifier, steps=2, resolution=32), run, progress=False, resume=True)
     assert (run / "config.json").read_bytes() == before
     assert latest_checkpoint(run).name == "step-000001"
+
+
+def test_time_limit_stops_with_a_checkpoint(tmp_path, shapes_classifier):
+    cfg = tiny(shapes_classifier, steps=1000, max_minutes=1e-6)
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.step == 1
+    assert latest_checkpoint(tmp_path / "run").name == "step-000001"
+
+
+def test_trained_run_loads_back_with_its_own_classifier_copy(tmp_path, shapes_classifier):
+    from stylex.classifiers import load_classifier
+    from stylex.rundir import load_run
+
+    run_dir = tmp_path / "run"
+    train(tiny(shapes_classifier, steps=2), run_dir, progress=False)
+    run = load_run(run_dir)
+    assert run.step == 2
+    assert run.classifier_path == run_dir / "classifier" / shapes_classifier.name
+    C = load_classifier(run.classifier_path)
+    x = torch.rand(3, 3, TEST_RESOLUTION, TEST_RESOLUTION) * 2 - 1
+    p = torch.softmax(C(x), dim=1)
+    with torch.no_grad():
+        rec = run.G(run.E(x), p)
+    assert rec.shape == x.shape
+    assert torch.isfinite(rec).all()

@@ -52,7 +52,9 @@ class TrainConfig:
     betas: tuple[float, float] = (0.0, 0.99)
     ema_half_life_kimg: float = 10.0  # G_ema half-life in thousands of images
     encoder_every: int = 2  # every N-th step is an encoder step, the others random-z steps
-    fused_modconv: bool = True  # grouped convs in training (same function, usually faster)
+    # Grouped (per-sample weight) convs instead of scale-conv-scale: the same function, but
+    # slower in bench/train_throughput.py on both CPU and an H200, so off by default.
+    fused_modconv: bool = False
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     perceptual: str = "auto"  # 'auto', 'lpips' or 'pyramid'
     loss: LossWeights = field(default_factory=LossWeights)
@@ -65,6 +67,7 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     num_samples: int = 8  # images per row of a sample grid
     device: str = "auto"  # 'auto', 'cpu', 'cuda', 'cuda:1', ...
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this much wall time; 0 = no limit
 
     def validate(self) -> TrainConfig:
         check_resolution(self.resolution)

@@ -13,6 +13,7 @@ import copy
 import csv
 import json
 import math
+import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 import stylex
-from stylex.classifiers import check_classifier, load_classifier
+from stylex.classifiers import check_classifier, load_classifier, sidecar_path
 from stylex.data import build_dataset, save_image_grid
 from stylex.errors import CheckpointError, ClassifierError
 from stylex.fileio import atomic_path, write_json
@@ -94,6 +95,15 @@ def _check_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
         raise CheckpointError(
             f"run directory {run_dir} was trained with another configuration: " + "; ".join(diffs)
         )
+
+
+def _copy_classifier(path: Path, run_dir: Path) -> str:
+    """Copy the classifier and its sidecar into the run, so the run explains itself anywhere."""
+    dest = run_dir / "classifier" / path.name
+    for src, dst in ((path, dest), (sidecar_path(path), sidecar_path(dest))):
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+    return str(dest.relative_to(run_dir))
 
 
 def _set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
@@ -214,6 +224,7 @@ def train(
         if info.enabled:  # RNG states are saved by rank 0 only: give each rank its own stream
             torch.manual_seed(cfg.seed * 7919 + info.rank + 104729 * start_step)
     elif info.is_main:
+        classifier_rel = _copy_classifier(Path(cfg.classifier), run_dir)
         write_json(
             run_dir / CONFIG_NAME,
             {
@@ -223,7 +234,8 @@ def train(
                 "num_style_coordinates": G.layout.num_conv,
                 "data": dataset.describe(),
                 "classifier": {
-                    "path": str(Path(cfg.classifier).resolve()),
+                    "path": classifier_rel,  # relative to the run directory: runs move
+                    "source": str(Path(cfg.classifier).resolve()),
                     "num_classes": C.num_classes,
                     "class_names": list(C.class_names),
                 },
@@ -268,6 +280,7 @@ def train(
         dynamic_ncols=True,
     )
     t_last, images_since = time.perf_counter(), 0
+    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     for step in range(start_step, end_step):
         kind = schedule.kind(step)
         x_all = stream.batch(step).to(device)
@@ -302,6 +315,12 @@ def train(
         _update_ema(G_ema, G, ema_beta)
         images_since += cfg.batch_size
         done = step + 1
+        # Each rank reads its own clock: agree on stopping so no rank waits at a barrier alone.
+        out_of_time = math.isfinite(deadline) and (
+            dist_utils.all_reduce_mean(float(time.monotonic() > deadline), info, device) > 0
+        )
+        if out_of_time:
+            end_step = done
 
         if done % cfg.log_every == 0 or done == end_step:
             elapsed = time.perf_counter() - t_last
@@ -340,13 +359,15 @@ def train(
                 )
             if info.enabled:
                 torch.distributed.barrier()
+        if out_of_time:
+            break
     bar.close()
     dist_utils.cleanup(info)
     return TrainResult(run_dir=run_dir, step=end_step, history=history, checkpoint=ckpt_path)
 
 
 def summarize_history(history: list[dict[str, float]], keys: list[str]) -> dict[str, Any]:
-    """First and last logged value of each key (NaN if never logged), for notes and tests."""
+    """First and last logged value of each key (None if never logged), for notes and tests."""
     out: dict[str, Any] = {}
     for key in keys:
         values = [row[key] for row in history if key in row and not math.isnan(row[key])]
