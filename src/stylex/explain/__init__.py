@@ -1,0 +1,1 @@
+"""AttFind, explanations of single images, metrics and reports."""
