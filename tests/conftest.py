@@ -9,6 +9,11 @@ import torch
 
 TEST_RESOLUTION = 16
 
+# The test models are tiny: a second intra-op thread gains little, and on a shared 2-core
+# machine an oversubscribed OpenMP pool made single tests 50x slower. One thread keeps the
+# suite's time predictable.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def shapes_classifier(tmp_path_factory) -> Path:

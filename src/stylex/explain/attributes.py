@@ -101,7 +101,8 @@ class StyleStats:
 def apply_attributes(
     conv: torch.Tensor,  # [N, S] conv styles
     stats: StyleStats,
-    attributes: list[tuple[int, int]] | list[Attribute],  # (index, direction) pairs, applied jointly
+    attributes: list[tuple[int, int]]
+    | list[Attribute],  # (index, direction) pairs, applied jointly
     shift: float = 1.0,
 ) -> torch.Tensor:
     """Return a copy of `conv` with every attribute applied (jointly) to every image."""
