@@ -30,3 +30,25 @@ def shapes_classifier(tmp_path_factory) -> Path:
     )
     assert metrics["val_acc"] > 0.8, metrics
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, shapes_classifier) -> Path:
+    """A tiny StylEx run on 16 px shapes (60 steps): enough to exercise AttFind end to end."""
+    from stylex.training.config import resolve_config
+    from stylex.training.trainer import train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    overrides = {
+        "resolution": TEST_RESOLUTION,
+        "num_images": 256,
+        "classifier": str(shapes_classifier),
+        "batch_size": 16,
+        "steps": 60,
+        "channel_max": 32,
+        "sample_every": 60,
+        "checkpoint_every": 60,
+    }
+    cfg = resolve_config("tiny", {k: str(v) for k, v in overrides.items()})
+    train(cfg, run_dir, progress=False)
+    return run_dir

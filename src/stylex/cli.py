@@ -125,6 +125,51 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attfind(args: argparse.Namespace) -> int:
+    from stylex.explain.context import load_context
+    from stylex.explain.find import AttFindSettings, catalog_summary, run_attfind
+
+    settings = AttFindSettings(
+        num_images=args.num_images,
+        num_attributes=args.num_attributes,
+        shift=args.shift,
+        screen_top=args.screen_top,
+        chunk_images=args.chunk_images,
+        edits_per_batch=args.edits_per_batch,
+        data=args.data,
+    )
+    ctx = load_context(args.run_dir, args.device)
+    catalog = run_attfind(ctx, settings, progress=not args.no_progress)
+    print(
+        json.dumps(
+            {
+                "catalog": str(Path(args.run_dir) / "attributes.json"),
+                "settings": catalog.settings,
+                "top": catalog_summary(catalog),
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from stylex.explain.output import explain_files
+
+    results = explain_files(
+        args.run_dir,
+        [Path(p) for p in args.images],
+        Path(args.out),
+        top_k=args.top_k,
+        target=args.target,
+        shift=args.shift,
+        exhaustive=args.exhaustive,
+        device=args.device,
+    )
+    print(json.dumps(results, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylex", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +214,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", action="store_true", help="also write an ONNX copy")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_classifier)
+
+    p = sub.add_parser("attfind", help="find the classifier's attributes in a trained run")
+    p.add_argument("run_dir", help="trained run directory")
+    p.add_argument("--num-images", type=int, default=250)
+    p.add_argument("--num-attributes", type=int, default=8, help="K per class")
+    p.add_argument("--shift", type=float, default=1.0, help="1 = move to the extreme")
+    p.add_argument(
+        "--screen-top",
+        type=int,
+        default=0,
+        help="first-order screen: evaluate only this many coordinates per image exactly",
+    )
+    p.add_argument("--chunk-images", type=int, default=8, help="images per resumable chunk")
+    p.add_argument("--edits-per-batch", type=int, default=128)
+    p.add_argument("--data", help="images to use (default: the run's data set, other seed)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_attfind)
+
+    p = sub.add_parser("explain", help="explain images with a run's attributes")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--run-dir", required=True, help="trained run with attributes.json")
+    p.add_argument("--out", default="explanations", help="output folder")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--target", help="class to move toward (name or index; default runner-up)")
+    p.add_argument("--shift", type=float, default=1.0)
+    p.add_argument("--exhaustive", action="store_true", help="search all coordinates per image")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_explain)
     return parser
 
 

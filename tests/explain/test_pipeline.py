@@ -1,0 +1,180 @@
+"""AttFind, explanations, evaluation and report on a tiny trained run, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylex.cli import main
+from stylex.explain.catalog import AttributeCatalog
+from stylex.explain.context import load_context
+from stylex.explain.effects import EffectEngine
+from stylex.explain.find import AttFindSettings, run_attfind
+from stylex.models import Styles
+from tests.conftest import TEST_RESOLUTION
+
+NUM_IMAGES = 8
+
+
+@pytest.fixture(scope="module")
+def attfind_run(trained_run, tmp_path_factory):
+    run = tmp_path_factory.mktemp("attfind") / "run"
+    shutil.copytree(trained_run, run)
+    ctx = load_context(run, "cpu")
+    run_attfind(ctx, AttFindSettings(num_images=NUM_IMAGES, chunk_images=3), progress=False)
+    return run
+
+
+def test_catalog_lists_attributes_per_class(attfind_run):
+    catalog = AttributeCatalog.load(attfind_run)
+    assert catalog.class_names == ["not_red", "red"]
+    assert catalog.settings["num_images"] == NUM_IMAGES
+    toward0, toward1 = catalog.classes["not_red"], catalog.classes["red"]
+    assert 1 <= len(toward0) <= 8
+    # Binary: the class-1 list is the class-0 list reversed.
+    assert [(a.index, 1 - a.direction) for a in toward0] == [
+        (a.index, a.direction) for a in toward1
+    ]
+    for a in toward0:
+        name, channel = a.layer, a.channel
+        assert (name, channel) == tuple(json.loads(json.dumps([name, channel])))
+        assert 0.0 <= a.flip_rate <= 1.0
+    assert catalog.stats.s_min.shape == (catalog.stats.s_max.shape[0],)
+
+
+def test_effects_file_matches_the_engine_and_resume_skips_done_chunks(attfind_run):
+    ctx = load_context(attfind_run, "cpu")
+    effects = np.load(attfind_run / "attfind" / "effects.npy")
+    progress = json.loads((attfind_run / "attfind" / "progress.json").read_text())
+    assert sorted(progress["done"]) == [0, 3, 6]
+    from safetensors.torch import load_file
+
+    enc = load_file(str(attfind_run / "attfind" / "encoded.safetensors"))
+    catalog = AttributeCatalog.load(attfind_run)
+    styles = Styles(enc["conv"][:2], enc["rgb"][:2])
+    direct = EffectEngine(ctx.G, ctx.C).effects(styles, catalog.stats)
+    np.testing.assert_allclose(effects[:2], direct.numpy(), atol=1e-5)
+    # A rerun with the same settings recomputes nothing: the file is reused as is.
+    before = (attfind_run / "attfind" / "effects.npy").stat().st_mtime_ns
+    run_attfind(ctx, AttFindSettings(num_images=NUM_IMAGES, chunk_images=3), progress=False)
+    assert (attfind_run / "attfind" / "effects.npy").stat().st_mtime_ns == before
+
+
+def test_interrupted_effects_continue(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    ctx = load_context(run, "cpu")
+    settings = AttFindSettings(num_images=4, chunk_images=2)
+    full = run_attfind(ctx, settings, progress=False)
+    effects_full = np.load(run / "attfind" / "effects.npy").copy()
+    # Forget the second chunk, as if the process had died while computing it.
+    progress = json.loads((run / "attfind" / "progress.json").read_text())
+    progress["done"] = [0]
+    (run / "attfind" / "progress.json").write_text(json.dumps(progress))
+    resumed = run_attfind(ctx, settings, progress=False)
+    np.testing.assert_allclose(np.load(run / "attfind" / "effects.npy"), effects_full, atol=1e-6)
+    assert [a.key for a in resumed.classes["red"]] == [a.key for a in full.classes["red"]]
+
+
+def _save_png(path, x: torch.Tensor) -> None:
+    arr = ((x.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+    Image.fromarray(arr).save(path)
+
+
+def test_explain_cli_writes_results(attfind_run, tmp_path, capsys):
+    from stylex.data import build_dataset
+
+    ds = build_dataset("shapes", TEST_RESOLUTION, num_images=2, seed=77)
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"img{i}.png"
+        _save_png(p, ds[i][0])
+        paths.append(str(p))
+    out = tmp_path / "out"
+    code = main(
+        [
+            "explain",
+            *paths,
+            "--run-dir",
+            str(attfind_run),
+            "--out",
+            str(out),
+            "--top-k",
+            "3",
+            "--device",
+            "cpu",
+        ]
+    )
+    results = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert len(results) == 2
+    for r in results:
+        assert len(r["attributes"]) == 3
+        effects = [a["effect"] for a in r["attributes"]]
+        assert effects == sorted(effects, reverse=True)
+        assert r["target"] != r["predicted"] or r["probs"][r["target"]] > 0.5
+        folder = out / f"img{results.index(r)}"
+        assert (folder / "explanation.json").is_file()
+        assert (folder / "counterfactual-3.png").is_file()
+        assert Image.open(folder / "reconstruction.png").size == (TEST_RESOLUTION, TEST_RESOLUTION)
+
+
+def test_explanation_counterfactual_probabilities_are_real(attfind_run):
+    from stylex.explain.attributes import apply_attributes
+    from stylex.explain.explainer import Explainer
+
+    ctx = load_context(attfind_run, "cpu")
+    catalog = AttributeCatalog.load(attfind_run)
+    explainer = Explainer(ctx.G, ctx.E, ctx.C, catalog)
+    x = torch.rand(2, 3, TEST_RESOLUTION, TEST_RESOLUTION) * 2 - 1
+    (exp, _) = explainer.explain(x, top_k=2, target="red")
+    cf = exp.counterfactuals[0]
+    with torch.no_grad():
+        p = torch.softmax(ctx.C(x[:1]), dim=1)
+        styles = ctx.G.styles(ctx.E(x[:1]), p)
+        conv = apply_attributes(styles.conv, catalog.stats, [cf.attribute])
+        image = ctx.G.synthesize(Styles(conv, styles.rgb))
+        probs = torch.softmax(ctx.C(image), dim=1)[0]
+    torch.testing.assert_close(cf.probs, probs, atol=1e-5, rtol=1e-4)
+    assert exp.target == 1
+    # Exhaustive search finds an edit at least as strong as the catalog's best for this image.
+    (exh,) = explainer.explain(x[:1], top_k=1, target="red", exhaustive=True)
+    assert exh.counterfactuals[0].effect >= cf.effect - 1e-6
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--top-k", "0"], "top_k 0 out of range"),
+        (["--target", "blue"], "unknown class 'blue'"),
+    ],
+)
+def test_explain_bad_options(attfind_run, tmp_path, capsys, argv, fragment):
+    from stylex.data import build_dataset
+
+    p = tmp_path / "x.png"
+    _save_png(p, build_dataset("shapes", TEST_RESOLUTION, num_images=1)[0][0])
+    code = main(
+        ["explain", str(p), "--run-dir", str(attfind_run), "--out", str(tmp_path / "o"), *argv]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert fragment in err
+
+
+def test_explain_unreadable_image_and_missing_catalog(trained_run, attfind_run, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    code = main(["explain", str(bad), "--run-dir", str(attfind_run), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "bad.png" in capsys.readouterr().err
+    fresh = tmp_path / "fresh"
+    shutil.copytree(trained_run, fresh)
+    code = main(["explain", str(bad), "--run-dir", str(fresh), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "stylex attfind" in capsys.readouterr().err
