@@ -170,6 +170,31 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from stylex.explain.context import load_context
+    from stylex.explain.evaluate import EvalSettings, evaluate_run
+
+    settings = EvalSettings(num_images=args.num_images, max_k=args.max_k, shift=args.shift,
+                            probe_epochs=args.probe_epochs, data=args.data)  # fmt: skip
+    metrics = evaluate_run(
+        load_context(args.run_dir, args.device), settings, progress=not args.no_progress
+    )
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from stylex.explain.context import load_context
+    from stylex.explain.reporting import report_run
+
+    out = report_run(
+        load_context(args.run_dir, args.device), Path(args.out) if args.out else None,
+        top=args.top, num_examples=args.num_examples, gifs=args.gif, progress=not args.no_progress,
+    )  # fmt: skip
+    print(json.dumps({"report": str(out)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylex", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -218,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attfind", help="find the classifier's attributes in a trained run")
     p.add_argument("run_dir", help="trained run directory")
     p.add_argument("--num-images", type=int, default=250)
-    p.add_argument("--num-attributes", type=int, default=8, help="K per class")
+    p.add_argument("--num-attributes", type=int, default=10, help="K per class")
     p.add_argument("--shift", type=float, default=1.0, help="1 = move to the extreme")
     p.add_argument(
         "--screen-top",
@@ -243,6 +268,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exhaustive", action="store_true", help="search all coordinates per image")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("evaluate", help="fidelity, flip rates and alignment -> metrics.json")
+    p.add_argument("run_dir")
+    p.add_argument("--num-images", type=int, default=200, help="held-out images")
+    p.add_argument("--max-k", type=int, default=10)
+    p.add_argument("--shift", type=float, default=1.0)
+    p.add_argument("--probe-epochs", type=int, default=15, help="factor probe training (shapes)")
+    p.add_argument("--data", help="held-out images (default: the run's data set, other seed)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of a run")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="HTML file (default RUN/report.html)")
+    p.add_argument("--top", type=int, default=5, help="attributes per class")
+    p.add_argument("--num-examples", type=int, default=4)
+    p.add_argument("--gif", action="store_true", help="also write animated GIFs")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

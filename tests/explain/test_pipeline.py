@@ -35,7 +35,7 @@ def test_catalog_lists_attributes_per_class(attfind_run):
     assert catalog.class_names == ["not_red", "red"]
     assert catalog.settings["num_images"] == NUM_IMAGES
     toward0, toward1 = catalog.classes["not_red"], catalog.classes["red"]
-    assert 1 <= len(toward0) <= 8
+    assert 1 <= len(toward0) <= 10
     # Binary: the class-1 list is the class-0 list reversed.
     assert [(a.index, 1 - a.direction) for a in toward0] == [
         (a.index, a.direction) for a in toward1
@@ -178,3 +178,27 @@ def test_explain_unreadable_image_and_missing_catalog(trained_run, attfind_run, 
     code = main(["explain", str(bad), "--run-dir", str(fresh), "--out", str(tmp_path / "o")])
     assert code == 2
     assert "stylex attfind" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_and_report(attfind_run, capsys):
+    code = main(["evaluate", str(attfind_run), "--num-images", "24", "--probe-epochs", "1",
+                 "--device", "cpu", "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((attfind_run / "metrics.json").read_text())
+    for method in ("attfind", "wu", "random"):
+        rates = metrics["flip_rate"][method]
+        assert set(rates) == {str(k) for k in range(1, 11)}
+        assert all(0.0 <= v <= 1.0 for v in rates.values())
+    fid = metrics["fidelity"]
+    assert 0.0 <= fid["agreement"] <= 1.0 and fid["l1"] > 0
+    assert metrics["alignment"]["rule_factors"] == ["hue"]
+    assert set(metrics["alignment"]["share"]) == {"attfind", "wu", "random"}
+    capsys.readouterr()
+    code = main(["report", str(attfind_run), "--top", "2", "--num-examples", "2", "--gif",
+                 "--device", "cpu", "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    html = (attfind_run / "report.html").read_text()
+    assert html.count("<img") >= 4 and "http://" not in html and "https://" not in html
+    assert "flip" in html.lower()
+    assert len(list((attfind_run / "report-gifs").glob("*.gif"))) == 4

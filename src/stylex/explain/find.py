@@ -36,7 +36,7 @@ WORK_DIR = "attfind"
 @dataclass
 class AttFindSettings:
     num_images: int = 250  # images the effects are measured on (official: 250)
-    num_attributes: int = 8  # K, attributes per class (official: 8)
+    num_attributes: int = 10  # K per class (official 8; 10 so flip rate @10 is defined)
     shift: float = 1.0  # fraction of the way to the extreme (1 = to S_min / S_max)
     max_image_effect: float = 1.0  # an image stops counting once its gains reach this
     unstable_threshold: float = 2.0  # |effect| above this counts toward instability

@@ -40,6 +40,7 @@ _STRIPES_COL = len(SHAPES)
 _HUE_SLICE = slice(len(SHAPES) + 1, len(SHAPES) + 3)  # (cos 2πh, sin 2πh)
 _CONT_SLICE = slice(len(SHAPES) + 3, len(SHAPES) + 3 + len(CONTINUOUS))
 _NUM_OUTPUTS = len(SHAPES) + 3 + len(CONTINUOUS)
+SHAPE_LOSS_WEIGHT = 3.0
 
 
 def _block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
@@ -130,8 +131,11 @@ def _targets(columns: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 def _loss(out: torch.Tensor, t: dict[str, torch.Tensor], probe: FactorProbe) -> torch.Tensor:
     cont = (t["cont"] - probe.cont_mean) / probe.cont_std
+    # Shape is the one factor that needs fine structure (corners); at equal weight its gradient
+    # is drowned by the easy regressions and it lags far behind (0.87 vs 0.95 held-out accuracy
+    # at 32 px after 6 epochs on 10k images).
     return (
-        F.cross_entropy(out[:, _SHAPE_SLICE], t["shape"])
+        SHAPE_LOSS_WEIGHT * F.cross_entropy(out[:, _SHAPE_SLICE], t["shape"])
         + F.binary_cross_entropy_with_logits(out[:, _STRIPES_COL], t["stripes"])
         + F.mse_loss(out[:, _HUE_SLICE], t["hue_vec"]) * 2  # 2 components: weigh as one factor
         + F.mse_loss(out[:, _CONT_SLICE], cont) * len(CONTINUOUS)
@@ -148,7 +152,7 @@ def train_factor_probe(
     *,
     epochs: int,
     batch_size: int = 64,
-    lr: float = 2e-3,
+    lr: float = 1e-2,  # peak of a one-cycle schedule; 2e-3 learnt shape far more slowly
     seed: int = 0,  # fixes the split, the initial weights and the batch order
     device: str | torch.device = "cpu",
     val_fraction: float = 0.2,  # share of images held out for the reported scores

@@ -1,0 +1,91 @@
+"""`stylex report`: one self-contained HTML page for a run: attributes per class with their
+[original | counterfactual] grids, the metrics table, the run's sample images; optional GIFs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from stylex.explain.catalog import AttributeCatalog
+from stylex.explain.context import ATTFIND_SEED_OFFSET, RunContext
+from stylex.explain.evaluate import METRICS_NAME
+from stylex.explain.find import WORK_DIR
+from stylex.explain.report import write_report
+from stylex.explain.visuals import attribute_gif, attribute_grid
+from stylex.models import Styles
+
+
+def _styles(ctx: RunContext, num_images: int) -> Styles:
+    """Styles of the AttFind images when they were kept, else of freshly encoded ones."""
+    from safetensors.torch import load_file
+
+    from stylex.explain.find import encode_images
+
+    path = ctx.run_dir / WORK_DIR / "encoded.safetensors"
+    if path.is_file():
+        enc = load_file(str(path))
+    else:
+        from stylex.explain.context import stack_images
+
+        enc = encode_images(ctx, stack_images(ctx.dataset(None, num_images, ATTFIND_SEED_OFFSET)))
+    n = min(num_images, enc["conv"].shape[0])
+    return Styles(enc["conv"][:n].to(ctx.device), enc["rgb"][:n].to(ctx.device))
+
+
+@torch.no_grad()
+def report_run(
+    ctx: RunContext,
+    out: Path | None = None,
+    *,
+    top: int = 5,  # attributes shown per class
+    num_examples: int = 4,  # [original | counterfactual] pairs per attribute
+    num_images: int = 64,  # candidate images for the examples
+    shift: float = 1.0,
+    gifs: bool = False,  # also write one animated GIF per attribute next to the report
+    progress: bool = True,
+) -> Path:
+    catalog = AttributeCatalog.load(ctx.run_dir)
+    out = out or ctx.run_dir / "report.html"
+    styles = _styles(ctx, num_images)
+    scale = max(1, 96 // ctx.resolution)
+    grids = {}
+    for c, name in enumerate(catalog.class_names):
+        rows = []
+        for rank, attr in enumerate(catalog.for_class(c)[:top], start=1):
+            grid = attribute_grid(
+                ctx.G, ctx.C, styles, catalog.stats, attr, c, name, shift=shift,
+                num_examples=num_examples, scale=scale,
+            )  # fmt: skip
+            rows.append((attr, grid))
+            if gifs:
+                gif = out.parent / f"{out.stem}-gifs" / f"{name}-{rank}.gif"
+                one = Styles(styles.conv[:1], styles.rgb[:1])
+                attribute_gif(ctx.G, one, catalog.stats, attr, gif, scale=scale, shift=shift)
+        grids[name] = rows
+        if progress:
+            print(f"report: class {name}: {len(rows)} attribute grids")
+    metrics_path = ctx.run_dir / METRICS_NAME
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    if metrics is not None:
+        metrics = {k: v for k, v in metrics.items() if k in ("fidelity", "flip_rate", "alignment")}
+        if "alignment" in metrics:
+            metrics["alignment"] = {"share": metrics["alignment"]["share"]}
+    samples = sorted((ctx.run_dir / "samples").glob("*.png"))[-1:]
+    cfg = ctx.run.config
+    run_info = {
+        "run": str(ctx.run_dir),
+        "resolution": ctx.resolution,
+        "classes": ", ".join(catalog.class_names),
+        "training steps": ctx.run.step,
+        "data": json.dumps({k: cfg.get("data", {}).get(k) for k in ("kind", "spec", "rule")}),
+        "classifier": cfg.get("classifier", {}).get("source", ""),
+        "StyleSpace coordinates": ctx.G.layout.num_conv,
+    }
+    return write_report(
+        out, catalog=catalog, grids=grids, metrics=metrics,
+        samples=[Image.open(p) for p in samples], title=f"StylEx report: {ctx.run_dir.name}",
+        run_info=run_info,
+    )  # fmt: skip
