@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# The main job: train the built-in classifier on the `shapes` data, then a short StylEx run
-# for it on the CPU; sample grids (real | reconstruction | random) land in $(RUN)/samples/.
+# The main job: train the built-in classifier on the `shapes` data, a short StylEx run for it
+# on the CPU (sample grids: real | reconstruction | random in $(RUN)/stylex/samples/), AttFind
+# on 32 images, and the HTML report $(RUN)/stylex/report.html.
 demo: setup
 	@test -f $(RUN)/classifier/classifier.pt || \
 		$(BIN)/stylex train-classifier --data shapes --resolution 32 --num-images 4000 \
@@ -27,7 +28,10 @@ demo: setup
 	$(BIN)/stylex train --preset tiny --data shapes --num-images 4000 \
 		--classifier $(RUN)/classifier/classifier.pt --run-dir $(RUN)/stylex \
 		$$(test -f $(RUN)/stylex/config.json && echo --resume)
+	$(BIN)/stylex attfind $(RUN)/stylex --num-images 32
+	$(BIN)/stylex report $(RUN)/stylex
 	@echo "samples: $$(ls $(RUN)/stylex/samples/*.png | tail -1)"
+	@echo "report:  $(RUN)/stylex/report.html"
 
 lint: setup
 	$(BIN)/ruff check src tests bench
