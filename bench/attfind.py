@@ -32,17 +32,19 @@ from stylex.training.trainer import arch_from
 def build(args: argparse.Namespace) -> tuple[Generator, torch.nn.Module, Styles, str]:
     torch.manual_seed(0)
     if args.run:
-        run = load_run(args.run)
-        G, C, what = run.G, load_classifier(run.classifier_path), f"run {args.run}"
+        run = load_run(args.run, device=args.device)
+        G = run.G
+        C = load_classifier(run.classifier_path, device=args.device)
+        what = f"run {args.run}"
     else:
         cfg = resolve_config(args.preset, {"resolution": str(args.resolution)})
-        G = Generator(arch_from(cfg, 2)).eval()
-        C = SmallCNN(2, cfg.resolution).eval()
+        G = Generator(arch_from(cfg, 2)).eval().to(args.device)
+        C = SmallCNN(2, cfg.resolution).eval().to(args.device)
         what = f"random-weight {args.preset} architecture"
     with torch.no_grad():
-        z = torch.randn(args.images + 32, G.cfg.z_dim)
+        z = torch.randn(args.images + 32, G.cfg.z_dim).to(args.device)
         w = G.mapping(z)
-        p = torch.softmax(C(G(w, torch.full((w.shape[0], 2), 0.5))), dim=1)
+        p = torch.softmax(C(G(w, torch.full((w.shape[0], 2), 0.5, device=w.device))), dim=1)
         styles = G.styles(w, p)
     return G, C, styles, what
 
@@ -67,6 +69,7 @@ def main() -> int:
     parser.add_argument("--screen-top", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -75,26 +78,37 @@ def main() -> int:
     mine = Styles(styles.conv[:n], styles.rgb[:n])
     stats = StyleStats.from_styles(styles.conv)
     s = G.layout.num_conv
-    print(f"{what}: {G.cfg.resolution} px, S = {s}, {2 * s} edits/image, "
+    dev_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
+    print(f"{what} on {dev_name}: {G.cfg.resolution} px, S = {s}, {2 * s} edits/image, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
 
     m = args.loop_images
     loop_styles = Styles(styles.conv[:m], styles.rgb[:m])
-    t_loop, ref = timed(lambda: reference_effects(G, C, loop_styles, stats), 1)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+
+    def timed_sync(fn, repeats):
+        def run():
+            out = fn()
+            sync()
+            return out
+
+        return timed(run, repeats)
+
+    t_loop, ref = timed_sync(lambda: reference_effects(G, C, loop_styles, stats), 1)
     per_loop = t_loop / m
     engine = EffectEngine(G, C, edits_per_batch=args.edits_per_batch)
-    t_exact, exact = timed(lambda: engine.effects(mine, stats), args.repeats)
+    t_exact, exact = timed_sync(lambda: engine.effects(mine, stats), args.repeats)
     per_exact = t_exact / n
 
     def screened_fn():
         return engine.effects(mine, stats, coords=engine.screen(mine, stats, args.screen_top))
 
-    t_screen, screened = timed(screened_fn, args.repeats)
+    t_screen, screened = timed_sync(screened_fn, args.repeats)
     per_screen = t_screen / n
     diff = (exact[:m] - ref).abs().max().item()
 
     def selection(effects: torch.Tensor) -> list:
-        predicted = C(G.synthesize(mine)).argmax(dim=1)
+        predicted = C(G.synthesize(mine)).argmax(dim=1).cpu()
         result = find_attributes(
             effects, predicted, num_classes=effects.shape[-1], num_attributes=10
         )

@@ -23,8 +23,9 @@ import torch
 
 from stylex.classifiers import ClassifierSpec, SmallCNN
 from stylex.classifiers.train import save_torchscript
+from stylex.device import pick_device
 from stylex.training.config import resolve_config
-from stylex.training.trainer import pick_device, train
+from stylex.training.trainer import train
 
 
 def make_classifier(folder: Path, resolution: int) -> Path:

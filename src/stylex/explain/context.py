@@ -11,6 +11,7 @@ import torch
 
 from stylex.classifiers import Classifier, load_classifier
 from stylex.data import ImageDataset, build_dataset
+from stylex.device import pick_device
 from stylex.errors import ClassifierError
 from stylex.models import Encoder, Generator
 from stylex.rundir import TrainedRun, load_run
@@ -60,12 +61,6 @@ class RunContext:
             rule = info.get("rule") if spec in ("shapes", "digits") else None
         seed = int(self.run.config.get("train", {}).get("seed", 0)) + seed_offset
         return build_dataset(spec, self.resolution, num_images=num_images, seed=seed, rule=rule)
-
-
-def pick_device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
 
 
 def load_context(run_dir: str | Path, device: str = "auto") -> RunContext:

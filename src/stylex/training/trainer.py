@@ -26,6 +26,7 @@ from tqdm import tqdm
 import stylex
 from stylex.classifiers import check_classifier, load_classifier, sidecar_path
 from stylex.data import build_dataset, save_image_grid
+from stylex.device import pick_device
 from stylex.errors import CheckpointError, ClassifierError
 from stylex.fileio import atomic_path, write_json
 from stylex.models import ArchConfig, Discriminator, Encoder, Generator
@@ -47,17 +48,6 @@ class TrainResult:
     step: int  # steps completed in total
     history: list[dict[str, float]] = field(default_factory=list)  # logged rows of this call
     checkpoint: Path | None = None
-
-
-def pick_device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from stylex.errors import ConfigError
-
-        raise ConfigError(f"device {spec!r} requested but CUDA is not available here")
-    return device
 
 
 def arch_from(cfg: TrainConfig, num_classes: int) -> ArchConfig:
