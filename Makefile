@@ -34,8 +34,8 @@ demo: setup
 	@echo "report:  $(RUN)/stylex/report.html"
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench export
+	$(BIN)/ruff format --check src tests bench export
 
 test: lint
 	$(BIN)/pytest -q

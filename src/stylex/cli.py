@@ -195,6 +195,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from stylex.export import export_run, graph_parity
+
+    model_dir = export_run(
+        args.run_dir, args.out, name=args.name, version=args.version, opset=args.opset
+    )
+    result: dict = {"model_dir": str(model_dir)}
+    if args.parity:
+        result["parity_max_abs"] = graph_parity(args.run_dir, model_dir)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylex", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -289,6 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="export a run (with attributes.json) to ONNX + manifest")
+    p.add_argument("run_dir", help="trained run directory, after `stylex attfind`")
+    p.add_argument("--out", default="model_store", help="model store; writes OUT/NAME/VERSION/")
+    p.add_argument("--name", help="model name (default: the run directory's name)")
+    p.add_argument("--version", default="1", help="model version; an existing one is kept")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset")
+    p.add_argument("--parity", action="store_true", help="print max abs diff vs PyTorch")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

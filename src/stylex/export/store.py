@@ -1,0 +1,136 @@
+"""`stylex export`: a trained run (with its attribute catalog) -> a versioned model directory.
+
+Everything is written into a hidden temporary folder beside the target, checked, and then
+renamed into place, so a model directory either exists complete or not at all. An existing
+version is never overwritten. The format is described in `stylex.runtime.model_dir`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+
+from stylex.errors import CheckpointError, InvalidArgumentError
+from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
+from stylex.explain.context import load_context
+from stylex.export.graphs import example_inputs, export_graph, graph_modules
+from stylex.fileio import write_json
+from stylex.runtime.model_dir import GRAPHS, MANIFEST_NAME, SCHEMA_VERSION, file_entry
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+EXPORT_BATCH = 2  # batch of the traced examples; the exported batch axis is dynamic
+
+
+def export_run(
+    run_dir: str | Path,
+    out_dir: str | Path,  # the model store; the model lands in out_dir/<name>/<version>/
+    *,
+    name: str | None = None,  # default: the run directory's name
+    version: str | int = 1,
+    opset: int = 17,
+) -> Path:
+    """Export the four graphs and the manifest of a run; return the model directory."""
+    run_dir = Path(run_dir)
+    name = name or run_dir.resolve().name
+    version = str(version)
+    for what, value in (("name", name), ("version", version)):
+        if not _SAFE_NAME.match(value):
+            raise InvalidArgumentError(
+                f"model {what} {value!r}: expected letters, digits, '.', '_' or '-'"
+            )
+    target = Path(out_dir) / name / version
+    if target.exists():
+        raise InvalidArgumentError(f"{target} already exists; refusing to overwrite a version")
+    if not (run_dir / CATALOG_NAME).is_file():
+        raise CheckpointError(
+            f"run {run_dir} has no {CATALOG_NAME}: run `stylex attfind {run_dir}` before export"
+        )
+    catalog = AttributeCatalog.load(run_dir)
+    ctx = load_context(run_dir, "cpu")
+    G, E, C = ctx.G, ctx.E, ctx.C
+    _check_catalog(catalog, ctx.class_names, G.layout.num_conv, run_dir)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
+    try:
+        G.fused_modconv = False  # the grouped-conv path does not export with a dynamic batch
+        modules = graph_modules(G, E, C)
+        inputs = example_inputs(G, E, EXPORT_BATCH)
+        for graph, (file, _, _) in GRAPHS.items():
+            export_graph(graph, modules[graph], inputs[graph], tmp / file, opset)
+        files = {file: file_entry(tmp / file) for file, _, _ in GRAPHS.values()}
+        manifest = _manifest(ctx, catalog, name, version, opset, files)
+        write_json(tmp / MANIFEST_NAME, manifest)
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a model store is read by servers
+        if target.exists():  # created meanwhile by someone else: keep theirs
+            raise InvalidArgumentError(f"{target} already exists; refusing to overwrite")
+        os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _check_catalog(
+    catalog: AttributeCatalog, class_names: list[str], num_conv: int, run_dir: Path
+) -> None:
+    if catalog.class_names != class_names:
+        raise CheckpointError(
+            f"{run_dir / CATALOG_NAME} is for classes {catalog.class_names}, the run's "
+            f"classifier has {class_names}: run `stylex attfind` again"
+        )
+    if catalog.stats.s_min.numel() != num_conv:
+        raise CheckpointError(
+            f"{run_dir / CATALOG_NAME} has statistics of {catalog.stats.s_min.numel()} style "
+            f"coordinates, the generator has {num_conv}: run `stylex attfind` again"
+        )
+
+
+def _manifest(
+    ctx, catalog: AttributeCatalog, name: str, version: str, opset: int, files: dict
+) -> dict[str, Any]:
+    config = ctx.run.config
+    train = config.get("train", {})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "resolution": ctx.resolution,
+        "class_names": ctx.class_names,
+        "num_classes": len(ctx.class_names),
+        "w_dim": ctx.G.cfg.w_dim,
+        "num_style_coordinates": ctx.G.layout.num_conv,
+        "num_rgb_styles": ctx.G.layout.num_rgb,
+        "stylespace_layout": ctx.G.layout.to_json(),
+        "classifier": {"preprocessing": ctx.C.spec.to_dict(), **config.get("classifier", {})},
+        "graphs": {
+            g: {"file": f, "inputs": list(i), "outputs": list(o), "batch_axis": 0}
+            for g, (f, i, o) in GRAPHS.items()
+        },
+        "noise_mode": "const",
+        "exporter": {
+            "name": "torch.onnx.export (TorchScript-based, dynamo=False)",
+            "torch_version": torch.__version__,
+            "onnx_version": onnx.__version__,
+            "opset": opset,
+        },
+        "provenance": {
+            "run": ctx.run_dir.resolve().name,
+            "step": ctx.run.step,
+            "steps": train.get("steps"),
+            "data": config.get("data", {}),
+            "stylex_version": config.get("stylex_version"),
+            "arch": config.get("arch", {}),
+        },
+        "catalog": catalog.to_json(),
+        "files": files,
+    }

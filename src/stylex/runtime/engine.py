@@ -1,0 +1,136 @@
+"""One inference interface: four primitives per backend, explanations built once on top.
+
+encode(x) -> w;  styles(w, p) -> (conv, rgb);  synthesize(conv, rgb) -> x;  classify(x) -> logits.
+Tensors cross the interface as CPU float32 torch tensors. `explain` follows
+`stylex.explain.explainer.Explainer` exactly (same target rule, candidates and effect), so every
+backend gives the same explanations as the training code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+from stylex.errors import InvalidArgumentError
+from stylex.explain.attributes import apply_attributes
+from stylex.explain.catalog import AttributeCatalog
+from stylex.explain.explainer import MAX_TOP_K
+from stylex.explain.explanation import Counterfactual, Explanation
+
+
+class InferenceEngine(ABC):
+    """G, E, C and an attribute catalog behind four primitives; subclasses are backends."""
+
+    catalog: AttributeCatalog
+    resolution: int  # px
+    batch_size: int = 64  # counterfactuals per synthesis + classifier call
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.catalog.class_names)
+
+    @property
+    def providers(self) -> list[str]:
+        """Where the graphs actually run (backend-specific names)."""
+        return []
+
+    @abstractmethod
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, 3, R, R] in [-1, 1] -> w [N, w_dim]."""
+
+    @abstractmethod
+    def styles(self, w: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """w [N, w_dim], p [N, num_classes] -> (conv [N, S], rgb [N, T])."""
+
+    @abstractmethod
+    def synthesize(self, conv: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """(conv, rgb) -> x [N, 3, R, R] (constant noise)."""
+
+    @abstractmethod
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, 3, R, R] in [-1, 1] -> logits [N, num_classes]."""
+
+    # Two-step compositions: a backend may fuse them to keep tensors on its device.
+    def encode_styles(self, x: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.styles(self.encode(x), p)
+
+    def synthesize_classify(
+        self, conv: torch.Tensor, rgb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.synthesize(conv, rgb)
+        return x, self.classify(x)
+
+    def check_images(self, x: torch.Tensor) -> None:
+        r = self.resolution
+        if x.ndim != 4 or tuple(x.shape[1:]) != (3, r, r):
+            raise InvalidArgumentError(
+                f"images have shape {list(x.shape)}, expected [N, 3, {r}, {r}]"
+            )
+
+    def resolve_target(self, target: int | str | None, probs: torch.Tensor) -> int:
+        """Explicit class (name or index), else the most probable class other than the
+        predicted one (as `Explainer.resolve_target`)."""
+        if target is None or target == "":
+            order = probs.argsort(descending=True)
+            return int(order[1]) if len(order) > 1 else int(order[0])
+        return self.class_names.index(self.catalog.class_name(target))
+
+    @torch.no_grad()
+    def explain(
+        self,
+        x: torch.Tensor,  # [N, 3, R, R] in [-1, 1]
+        *,
+        top_k: int = 5,
+        target: int | str | None = None,  # class to move toward; None = the runner-up class
+        shift: float = 1.0,  # 1 moves a coordinate all the way to its extreme
+    ) -> list[Explanation]:
+        """Rank the target class's catalog attributes by what they do to each image."""
+        self.check_images(x)
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidArgumentError(f"top_k {top_k} out of range [1, {MAX_TOP_K}]")
+        if shift <= 0:
+            raise InvalidArgumentError(f"shift must be > 0, got {shift}")
+        x = x.detach().float().cpu()
+        probs = torch.softmax(self.classify(x).float(), dim=1)
+        conv, rgb = self.encode_styles(x, probs)
+        rec, logits_rec = self.synthesize_classify(conv, rgb)
+        probs_rec = torch.softmax(logits_rec.float(), dim=1)
+        results = []
+        for i in range(x.shape[0]):
+            tgt = self.resolve_target(target, probs_rec[i])
+            cfs = self._counterfactuals(conv[i : i + 1], rgb[i : i + 1], tgt, probs_rec[i], shift)
+            results.append(
+                Explanation(
+                    class_names=self.class_names,
+                    image=x[i],
+                    reconstruction=rec[i],
+                    probs=probs[i],
+                    probs_reconstruction=probs_rec[i],
+                    target=tgt,
+                    counterfactuals=cfs[:top_k],
+                )
+            )
+        return results
+
+    def _counterfactuals(
+        self,
+        conv: torch.Tensor,  # [1, S]
+        rgb: torch.Tensor,  # [1, T]
+        target: int,
+        probs_rec: torch.Tensor,  # [C]
+        shift: float,
+    ) -> list[Counterfactual]:
+        candidates = list(self.catalog.for_class(target))
+        stats = self.catalog.stats
+        out = []
+        for start in range(0, len(candidates), self.batch_size):
+            chunk = candidates[start : start + self.batch_size]
+            edited = torch.cat([apply_attributes(conv, stats, [a], shift) for a in chunk])
+            images, logits = self.synthesize_classify(edited, rgb.expand(len(chunk), -1))
+            probs = torch.softmax(logits.float(), dim=1)
+            for row, attr in enumerate(chunk):
+                effect = float(probs[row, target] - probs_rec[target])
+                out.append(Counterfactual(attr, images[row], probs[row], effect))
+        out.sort(key=lambda cf: cf.effect, reverse=True)
+        return out

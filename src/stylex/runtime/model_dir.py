@@ -1,0 +1,130 @@
+"""The model directory: what `stylex export` writes and every engine loads.
+
+MODEL_STORE/<name>/<version>/
+    encoder.onnx      x [N, 3, R, R] in [-1, 1] -> w [N, w_dim]
+    style.onnx        w, p [N, num_classes] -> conv_styles [N, S], rgb_styles [N, T]
+    synthesis.onnx    conv_styles, rgb_styles -> image [N, 3, R, R] (noise constant)
+    classifier.onnx   x -> logits [N, num_classes] (the classifier's preprocessing included)
+    manifest.json     schema, shapes, class names, StyleSpace layout, attribute catalog,
+                      sha256 and size of every file, exporter and training provenance
+
+Reading a directory checks the schema and every checksum and returns the verified bytes, so
+what is loaded is exactly what was checked; any problem is a ModelDirError naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stylex.errors import CheckpointError
+from stylex.explain.catalog import AttributeCatalog
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+# graph name -> (file, input names, output names)
+GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "encoder": ("encoder.onnx", ("x",), ("w",)),
+    "style": ("style.onnx", ("w", "p"), ("conv_styles", "rgb_styles")),
+    "synthesis": ("synthesis.onnx", ("conv_styles", "rgb_styles"), ("image",)),
+    "classifier": ("classifier.onnx", ("x",), ("logits",)),
+}
+_REQUIRED_KEYS = ("name", "version", "resolution", "class_names", "catalog", "files")
+
+
+class ModelDirError(CheckpointError):
+    """A model directory is missing a file, has a corrupt or tampered one, or another schema."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    """The manifest's record of one file: its sha256 and size in bytes."""
+    data = Path(path).read_bytes()
+    return {"sha256": sha256_bytes(data), "size_bytes": len(data)}
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A verified model directory: its manifest, catalog and the checked bytes of each graph."""
+
+    path: Path
+    manifest: dict[str, Any]
+    catalog: AttributeCatalog
+    graphs: dict[str, bytes]  # graph name -> ONNX bytes, verified against the manifest
+
+    @property
+    def resolution(self) -> int:
+        return int(self.manifest["resolution"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest["class_names"])
+
+
+def read_model_dir(path: str | Path) -> ModelDir:
+    """Read and verify a model directory (schema, file list, sizes, sha256 of every file)."""
+    path = Path(path)
+    manifest_path = path / MANIFEST_NAME
+    if not path.is_dir():
+        raise ModelDirError(f"model directory {path} does not exist")
+    if not manifest_path.is_file():
+        raise ModelDirError(f"{manifest_path} is missing: {path} is not an exported model")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"{manifest_path} is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise ModelDirError(f"{manifest_path}: expected a JSON object")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ModelDirError(
+            f"{manifest_path}: schema_version {version!r}, this stylex reads {SCHEMA_VERSION}"
+        )
+    missing = [k for k in _REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise ModelDirError(f"{manifest_path}: missing field(s) {missing}")
+    files = manifest["files"]
+    if not isinstance(files, dict):
+        raise ModelDirError(f"{manifest_path}: 'files' must map file names to checksums")
+    unlisted = [f for f, _, _ in GRAPHS.values() if f not in files]
+    if unlisted:
+        raise ModelDirError(f"{manifest_path}: graph file(s) {unlisted} not listed in 'files'")
+    contents = {name: _verified_bytes(path, name, entry) for name, entry in files.items()}
+    catalog = AttributeCatalog.from_json(manifest["catalog"], f"{manifest_path} (catalog)")
+    if catalog.class_names != list(manifest["class_names"]):
+        raise ModelDirError(
+            f"{manifest_path}: catalog classes {catalog.class_names} differ from "
+            f"class_names {manifest['class_names']}"
+        )
+    graphs = {graph: contents[f] for graph, (f, _, _) in GRAPHS.items()}
+    return ModelDir(path=path, manifest=manifest, catalog=catalog, graphs=graphs)
+
+
+def _verified_bytes(root: Path, name: str, entry: Any) -> bytes:
+    # Only plain names inside the directory: a manifest must not make us read elsewhere.
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise ModelDirError(f"{root / MANIFEST_NAME}: file name {name!r} is not a plain name")
+    if not isinstance(entry, dict) or "sha256" not in entry or "size_bytes" not in entry:
+        raise ModelDirError(f"{root / MANIFEST_NAME}: entry of {name} lacks sha256/size_bytes")
+    file = root / name
+    if not file.is_file():
+        raise ModelDirError(f"model file {file} is missing")
+    data = file.read_bytes()
+    if len(data) != entry["size_bytes"]:
+        raise ModelDirError(
+            f"model file {file} has {len(data)} bytes, the manifest says {entry['size_bytes']} "
+            "(truncated or replaced)"
+        )
+    digest = sha256_bytes(data)
+    if digest != entry["sha256"]:
+        raise ModelDirError(
+            f"model file {file} does not match its manifest sha256 "
+            f"({digest[:12]}... != {str(entry['sha256'])[:12]}...): corrupt or tampered"
+        )
+    return data
