@@ -118,6 +118,10 @@ class OrtEngine(InferenceEngine):
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads or cpu_limit()
         options.inter_op_num_threads = inter_op_threads
+        # The four sessions run one after another; spinning worker threads of the session that
+        # just finished steal the cores from the next one (seen: synthesis + classifier took
+        # 91 ms with spinning, vs 49 ms + 2 ms alone).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         sessions = {}
         for name, data in model.graphs.items():
