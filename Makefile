@@ -34,8 +34,8 @@ demo: setup
 	@echo "report:  $(RUN)/stylex/report.html"
 
 lint: setup
-	$(BIN)/ruff check src tests bench export
-	$(BIN)/ruff format --check src tests bench export
+	$(BIN)/ruff check src tests bench export handlers
+	$(BIN)/ruff format --check src tests bench export handlers
 
 test: lint
 	$(BIN)/pytest -q

@@ -208,6 +208,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_archive(args: argparse.Namespace) -> int:
+    """Build NAME.mar for TorchServe from an exported model directory."""
+    from stylex.serving.torchserve.archive import ArchiveSettings, build_archive
+
+    settings = ArchiveSettings(batch_size=args.batch_size, max_batch_delay_ms=args.max_batch_delay)
+    mar = build_archive(
+        args.model_dir, args.out, args.name, handler=args.handler, settings=settings
+    )
+    print(f"archive: {mar}")
+    print(f"config:  {mar.parent / 'config.properties'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylex", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -311,6 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset")
     p.add_argument("--parity", action="store_true", help="print max abs diff vs PyTorch")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("archive", help="build a TorchServe .mar from an exported model directory")
+    p.add_argument("model_dir", help="model directory written by `stylex export`")
+    p.add_argument(
+        "--out", default="model_store", help="writes OUT/NAME.mar, OUT/config.properties"
+    )
+    p.add_argument("--name", required=True, help="TorchServe model name")
+    p.add_argument("--batch-size", type=int, default=8, help="requests per handler call")
+    p.add_argument("--max-batch-delay", type=int, default=50, help="ms to wait to fill a batch")
+    p.add_argument("--handler", help="handler file (default: handlers/stylex_handler.py)")
+    p.set_defaults(func=cmd_archive)
     return parser
 
 

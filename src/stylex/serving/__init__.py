@@ -1,0 +1,1 @@
+"""Serving: adapters that put the inference engines behind model servers."""
