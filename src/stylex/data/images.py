@@ -25,8 +25,7 @@ def load_image(path: str | os.PathLike[str], resolution: int) -> torch.Tensor:
         raise DataError(f"resolution {resolution!r} is not valid; expected a positive integer")
     try:
         with Image.open(path) as im:
-            rgb = _to_rgb(im)
-            pixels = _resize_centre_crop(rgb, resolution)
+            return image_to_tensor(im, resolution)
     # Pillow signals a bad file with many exception types (truncated data, unknown format,
     # decompression bomb, bad header fields); each means the same thing here.
     except Exception as e:
@@ -34,6 +33,12 @@ def load_image(path: str | os.PathLike[str], resolution: int) -> torch.Tensor:
             f"cannot read image {os.fspath(path)!r} ({type(e).__name__}: {e}); "
             f"expected an image file Pillow can open ({', '.join(IMAGE_SUFFIXES)})"
         ) from e
+
+
+def image_to_tensor(im: Image.Image, resolution: int) -> torch.Tensor:
+    """An opened Pillow image -> x [3,R,R] in [-1, 1]: EXIF rotation applied, alpha composited
+    on white, shorter side resized to R, centre cropped. Files and request bytes share this."""
+    pixels = _resize_centre_crop(_to_rgb(im), resolution)
     x = torch.from_numpy(pixels).permute(2, 0, 1)  # [3,R,R] uint8
     return x.to(torch.float32) / 127.5 - 1.0
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from stylex.data.images import IMAGE_SUFFIXES, _resize_centre_crop, _to_rgb
+from stylex.data.images import IMAGE_SUFFIXES, image_to_tensor
 from stylex.errors import InvalidArgumentError, ResourceExhaustedError
 from stylex.explain.explainer import MAX_TOP_K
 
@@ -46,7 +46,7 @@ def decode_image_bytes(data: bytes, resolution: int) -> torch.Tensor:
         )
     try:
         with Image.open(io.BytesIO(data)) as im:
-            pixels = _resize_centre_crop(_to_rgb(im), resolution)
+            return image_to_tensor(im, resolution)
     # Pillow signals a bad file with many exception types; each means the same thing here.
     except Exception as e:
         raise InvalidArgumentError(
@@ -54,8 +54,6 @@ def decode_image_bytes(data: bytes, resolution: int) -> torch.Tensor:
             f"expected PNG or JPEG bytes (or another format Pillow opens: "
             f"{', '.join(IMAGE_SUFFIXES)})"
         ) from None
-    x = torch.from_numpy(pixels).permute(2, 0, 1)  # [3, R, R] uint8
-    return x.to(torch.float32) / 127.5 - 1.0
 
 
 def decode_request(item: dict[str, Any], resolution: int) -> ExplainRequest:
