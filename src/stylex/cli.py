@@ -154,6 +154,21 @@ def cmd_attfind(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    if args.server:
+        from stylex.serving.client import explain_files_remote
+
+        results = explain_files_remote(
+            args.server,
+            [Path(p) for p in args.images],
+            Path(args.out),
+            top_k=args.top_k,
+            target=args.target,
+            shift=args.shift,
+        )
+        print(json.dumps(results, indent=2))
+        return 0
+    if not args.run_dir:
+        raise ConfigError("explain needs --run-dir (a local run) or --server HOST:PORT")
     from stylex.explain.output import explain_files
 
     results = explain_files(
@@ -218,6 +233,23 @@ def cmd_archive(args: argparse.Namespace) -> int:
     )
     print(f"archive: {mar}")
     print(f"config:  {mar.parent / 'config.properties'}")
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Explain a folder, glob or manifest; one shard of it, resumable."""
+    from stylex.batch import list_inputs, load_engine, resolve_shard, run_batch_job, shard
+
+    index, num_shards = resolve_shard(args.shard_index, args.num_shards)
+    items = shard(list_inputs(args.input), index, num_shards)
+    engine = load_engine(args.model, args.device, args.batch_size)
+    target = int(args.target) if args.target is not None and args.target.isdigit() else args.target
+    summary = run_batch_job(
+        engine, items, args.out, shard_index=index, num_shards=num_shards, top_k=args.top_k,
+        target=target, shift=args.shift, batch_size=args.batch_size, images=not args.no_images,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    print(json.dumps(summary.to_dict(), indent=2))
     return 0
 
 
@@ -286,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="explain images with a run's attributes")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--run-dir", required=True, help="trained run with attributes.json")
+    p.add_argument("--run-dir", help="trained run with attributes.json (unless --server)")
+    p.add_argument("--server", metavar="HOST:PORT", help="explain on a `stylex serve` server")
     p.add_argument("--out", default="explanations", help="output folder")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--target", help="class to move toward (name or index; default runner-up)")
@@ -335,7 +368,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch-delay", type=int, default=50, help="ms to wait to fill a batch")
     p.add_argument("--handler", help="handler file (default: handlers/stylex_handler.py)")
     p.set_defaults(func=cmd_archive)
+    p = sub.add_parser("batch", help="explain a folder, glob or manifest; sharded, resumable")
+    p.add_argument("input", help="image folder, quoted glob, or manifest (.txt / .jsonl)")
+    p.add_argument("--out", required=True, help="output folder (results JSONL, PNGs, summary)")
+    p.add_argument("--model", default="model_store/shapes32/1", help="model or run directory")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--target", help="class to move toward (name or index; default runner-up)")
+    p.add_argument("--shift", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=32, help="images per engine call")
+    p.add_argument("--shard-index", type=int, help="default: $JOB_COMPLETION_INDEX, else 0")
+    p.add_argument("--num-shards", type=int, help="default: $STYLEX_NUM_SHARDS, else 1")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--no-images", action="store_true", help="JSONL only, no PNGs")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("serve", help="serve explanations over gRPC (stylex.v1 + OIP v2)")
+    p.add_argument("--model", dest="model_dir", help="model directory (default: shipped shapes32)")
+    p.add_argument("--address", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
+    p.add_argument("--metrics-port", type=int, help="Prometheus port (default 9090; 0 = off)")
+    p.add_argument("--max-batch-size", type=int, help="images per engine call (default 8)")
+    p.add_argument("--max-delay-ms", type=float, help="wait to fill a batch (default 5)")
+    p.add_argument("--max-queue", type=int, help="queued requests before RESOURCE_EXHAUSTED")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (0 = CPU limit)")
+    p.add_argument("--grace-s", type=float, help="seconds in-flight RPCs get on SIGTERM")
+    p.add_argument("--drain-delay-s", type=float, help="NOT_SERVING this long before refusing")
+    p.add_argument("--tls-cert", help="PEM certificate chain (with --tls-key)")
+    p.add_argument("--tls-key", help="PEM private key")
+    p.set_defaults(func=cmd_serve)
     return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Flags override STYLEX_* environment variables (see stylex.serving.config)."""
+    import asyncio
+    import logging
+
+    from stylex.serving.config import ServeConfig
+    from stylex.serving.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    keys = (
+        "model_dir", "address", "metrics_port", "max_batch_size", "max_delay_ms", "max_queue",
+        "device", "threads", "grace_s", "drain_delay_s", "tls_cert", "tls_key",
+    )  # fmt: skip
+    config = ServeConfig.from_env(**{k: getattr(args, k) for k in keys})
+    asyncio.run(serve(config))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,34 @@
+"""Batch inference: explain a folder, glob or manifest of images, sharded across pods and
+resumable after a crash (`stylex batch`)."""
+
+from stylex.batch.inputs import Item, list_inputs, safe_name
+from stylex.batch.job import Summary, load_engine, run_batch_job
+from stylex.batch.results import ResultsLog, read_results, repair, results_name, summary_name
+from stylex.batch.sharding import (
+    INDEX_ENV,
+    NUM_SHARDS_ENV,
+    check_shard,
+    resolve_shard,
+    shard,
+    shard_of,
+)
+
+__all__ = [
+    "INDEX_ENV",
+    "NUM_SHARDS_ENV",
+    "Item",
+    "ResultsLog",
+    "Summary",
+    "check_shard",
+    "list_inputs",
+    "load_engine",
+    "read_results",
+    "repair",
+    "resolve_shard",
+    "results_name",
+    "run_batch_job",
+    "safe_name",
+    "shard",
+    "shard_of",
+    "summary_name",
+]

@@ -1,0 +1,188 @@
+"""Run a shard: load images in batches, explain them with an engine, record every item.
+
+Order of writes per batch: the PNGs (atomically) first, then the batch's JSONL lines. A line in
+the results file therefore means the item is finished, images included; a crash in between
+only redoes that batch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stylex.batch.inputs import Item, safe_name
+from stylex.batch.results import ResultsLog, results_name, summary_name
+from stylex.data.images import load_image, to_uint8_image
+from stylex.errors import InvalidArgumentError, StylexError
+from stylex.explain.explainer import MAX_TOP_K
+from stylex.explain.explanation import Explanation
+from stylex.explain.output import explanation_to_json
+from stylex.fileio import atomic_path, write_json
+from stylex.runtime.engine import InferenceEngine
+
+
+@dataclass
+class Summary:
+    shard_index: int
+    num_shards: int
+    total: int  # items in this shard
+    done_now: int  # explained or failed in this run
+    skipped: int  # already in the results file
+    errors: int  # items of this run recorded as "error"
+    seconds: float
+    images_per_s: float  # done_now / seconds
+    results: str  # the shard's JSONL
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _save_png(image: torch.Tensor, path: Path) -> None:
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(to_uint8_image(image)).save(tmp, format="PNG")
+
+
+def _ok_record(item: Item, exp: Explanation, out_dir: Path, images: bool) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": item.id,
+        "path": str(item.path),
+        "status": "ok",
+        "error": None,
+        "explanation": explanation_to_json(exp),
+    }
+    if images:
+        folder = Path("images") / safe_name(item.id)
+        _save_png(exp.reconstruction, out_dir / folder / "reconstruction.png")
+        files = []
+        for rank, cf in enumerate(exp.counterfactuals, start=1):
+            name = folder / f"counterfactual-{rank}.png"
+            _save_png(cf.image, out_dir / name)
+            files.append(name.as_posix())
+        record["images"] = {
+            "reconstruction": (folder / "reconstruction.png").as_posix(),
+            "counterfactuals": files,
+        }
+    return record
+
+
+def _error_record(item: Item, message: str) -> dict[str, Any]:
+    return {"id": item.id, "path": str(item.path), "status": "error", "error": message,
+            "explanation": None}  # fmt: skip
+
+
+def _explain_batch(
+    engine: InferenceEngine, items: Sequence[Item], out_dir: Path, options: dict[str, Any],
+    images: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Records for `items`, in order; one bad item never fails the others."""
+    records: dict[str, dict[str, Any]] = {}
+    loaded: list[tuple[Item, torch.Tensor]] = []
+    for item in items:
+        try:
+            loaded.append((item, load_image(item.path, engine.resolution)))
+        except StylexError as exc:  # DataError names the file
+            records[item.id] = _error_record(item, str(exc))
+    groups = [loaded] if loaded else []
+    while groups:
+        group = groups.pop()
+        try:
+            exps = engine.explain(torch.stack([x for _, x in group]), **options)
+        except Exception as exc:
+            if len(group) > 1:  # find the item that failed: retry one by one
+                groups.extend([g] for g in group)
+            else:
+                records[group[0][0].id] = _error_record(group[0][0], f"{type(exc).__name__}: {exc}")
+            continue
+        # Writing PNGs stays outside the try: a full disk should stop the job, not mark items.
+        for (item, _), exp in zip(group, exps, strict=True):
+            records[item.id] = _ok_record(item, exp, out_dir, images)
+    return [records[item.id] for item in items]
+
+
+def run_batch_job(
+    engine: InferenceEngine,
+    items: Sequence[Item],  # this shard's items (see `shard`)
+    out_dir: str | Path,
+    *,
+    shard_index: int = 0,
+    num_shards: int = 1,
+    top_k: int = 5,
+    target: int | str | None = None,  # class name or index; None = each image's runner-up
+    shift: float = 1.0,
+    batch_size: int = 32,  # images per engine call and per results append
+    images: bool = True,  # write reconstruction and counterfactual PNGs
+    progress: bool = True,
+) -> Summary:
+    """Explain `items` into OUT/results-I-of-N.jsonl (+ OUT/images/...), skipping items the
+    file already holds; write OUT/summary-I-of-N.json and return the summary."""
+    if batch_size < 1:
+        raise InvalidArgumentError(f"batch size {batch_size} is not valid; expected >= 1")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidArgumentError(f"top_k {top_k} out of range [1, {MAX_TOP_K}]")
+    if shift <= 0:
+        raise InvalidArgumentError(f"shift must be > 0, got {shift}")
+    if target is not None:
+        engine.catalog.class_name(target)  # an unknown class fails the job, not every item
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    options = {"top_k": top_k, "target": target, "shift": shift}
+    start = time.perf_counter()
+    done_now = errors = 0
+    with ResultsLog(out_dir / results_name(shard_index, num_shards)) as results:
+        todo = [item for item in items if item.id not in results.done]
+        skipped = len(items) - len(todo)
+        bar = tqdm(total=len(items), initial=skipped, desc=f"shard {shard_index}/{num_shards}",
+                   unit="img", disable=not progress, file=sys.stderr)  # fmt: skip
+        with bar:
+            for first in range(0, len(todo), batch_size):
+                batch = todo[first : first + batch_size]
+                records = _explain_batch(engine, batch, out_dir, options, images)
+                results.append(records)
+                done_now += len(records)
+                errors += sum(r["status"] == "error" for r in records)
+                bar.update(len(records))
+                bar.set_postfix(errors=errors)
+    seconds = time.perf_counter() - start
+    summary = Summary(
+        shard_index=shard_index,
+        num_shards=num_shards,
+        total=len(items),
+        done_now=done_now,
+        skipped=skipped,
+        errors=errors,
+        seconds=round(seconds, 3),
+        images_per_s=round(done_now / seconds, 3) if seconds > 0 else 0.0,
+        results=str(results.path),
+    )
+    write_json(out_dir / summary_name(shard_index, num_shards), summary.to_dict())
+    return summary
+
+
+def summary_json(summary: Summary) -> str:
+    return json.dumps(summary.to_dict(), indent=2)
+
+
+def load_engine(model: str | Path, device: str = "auto", batch_size: int = 1) -> InferenceEngine:
+    """An exported model directory (with manifest.json) -> OrtEngine; a training run directory
+    -> TorchEngine."""
+    from stylex.runtime import MANIFEST_NAME, OrtEngine, TorchEngine
+
+    path = Path(model)
+    if (path / MANIFEST_NAME).exists():
+        return OrtEngine.load(path, device=device, warmup_batch_sizes=(batch_size,))
+    if (path / "attributes.json").exists():
+        return TorchEngine.from_run(path, device=device)
+    raise InvalidArgumentError(
+        f"model {str(model)!r} is neither an exported model directory ({MANIFEST_NAME}) nor a "
+        "run directory with attributes.json"
+    )

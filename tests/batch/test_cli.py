@@ -1,0 +1,82 @@
+"""`stylex batch`: flags, environment defaults, exit codes, and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from stylex.batch import list_inputs, read_results, results_name, shard
+from stylex.cli import main
+from tests.batch.conftest import MODEL_DIR, NUM_GOOD, assert_same_results, by_id
+
+
+def _args(image_dir, out, *extra) -> list[str]:
+    return ["batch", str(image_dir), "--out", str(out), "--model", str(MODEL_DIR),
+            "--device", "cpu", "--no-progress", *extra]  # fmt: skip
+
+
+def test_bad_shard_index_exits_2(image_dir, tmp_path, capsys):
+    assert main(_args(image_dir, tmp_path, "--shard-index", "2", "--num-shards", "2")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("stylex: error: shard index 2 out of range; expected 0 <= index < 2")
+    assert "Traceback" not in err
+
+
+def test_env_defaults_pick_the_shard(image_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
+    monkeypatch.setenv("STYLEX_NUM_SHARDS", "2")
+    assert main(_args(image_dir, tmp_path, "--no-images")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["shard_index"], summary["num_shards"]) == (1, 2)
+    want = {i.id for i in shard(list_inputs(image_dir), 1, 2)}
+    assert set(by_id(read_results(tmp_path / results_name(1, 2)))) == want
+    assert summary["total"] == len(want)
+
+
+def test_corrupt_image_is_counted_not_fatal(image_dir, tmp_path, capsys):
+    manifest = tmp_path / "m.txt"
+    manifest.write_text(f"{image_dir / 'corrupt.png'}\n{image_dir / 'img01.png'}\n")
+    assert main(_args(manifest, tmp_path / "out", "--top-k", "2", "--target", "1")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["total"], summary["errors"]) == (2, 1)
+    records = read_results(tmp_path / "out" / results_name(0, 1))
+    assert [r["status"] for r in records] == ["error", "ok"]
+    assert len(records[1]["explanation"]["attributes"]) == 2
+
+
+def _run_cli(image_dir, out, *extra) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "stylex", *_args(image_dir, out, *extra)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+
+
+def test_resume_after_sigkill(image_dir, tmp_path):
+    results = tmp_path / "killed" / results_name(0, 1)
+    proc = _run_cli(image_dir, tmp_path / "killed", "--batch-size", "2")
+    deadline = time.monotonic() + 60
+    while not (results.exists() and results.stat().st_size > 0):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no batch written in 60 s"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = read_results(results)
+    assert 0 < len(first) < NUM_GOOD + 1, "the job finished before it could be killed"
+
+    proc = _run_cli(image_dir, tmp_path / "killed", "--batch-size", "2")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["skipped"] >= len(first)
+    assert summary["skipped"] + summary["done_now"] == NUM_GOOD + 1
+    resumed = read_results(results)
+    assert resumed[: len(first)] == first  # finished lines are never rewritten
+
+    reference = tmp_path / "whole"
+    assert main(_args(image_dir, reference, "--no-images")) == 0
+    assert_same_results(resumed, read_results(reference / results_name(0, 1)))

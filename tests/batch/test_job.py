@@ -1,0 +1,105 @@
+"""run_batch_job with the shipped model: sharded runs, resume, per-item errors, images."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from stylex.batch import list_inputs, read_results, results_name, run_batch_job, shard
+from stylex.errors import InvalidArgumentError
+from tests.batch.conftest import NUM_GOOD, assert_same_results, by_id
+
+
+@pytest.fixture(scope="module")
+def single_run(engine, image_dir, tmp_path_factory):
+    """The whole input as one shard, with images: the reference for the other tests."""
+    out = tmp_path_factory.mktemp("single")
+    summary = run_batch_job(engine, list_inputs(image_dir), out, batch_size=5, progress=False)
+    return out, summary, read_results(out / results_name(0, 1))
+
+
+def test_single_run_records_every_item(single_run, engine):
+    out, summary, records = single_run
+    assert (summary.total, summary.done_now, summary.skipped, summary.errors) == (
+        NUM_GOOD + 1, NUM_GOOD + 1, 0, 1,
+    )  # fmt: skip
+    assert summary.images_per_s > 0
+    assert json.loads((out / "summary-00000-of-00001.json").read_text()) == summary.to_dict()
+    records = by_id(records)
+    bad = records["corrupt.png"]
+    assert bad["status"] == "error" and "corrupt.png" in bad["error"]
+    assert bad["explanation"] is None
+    good = records["sub/img00.png"]
+    assert good["status"] == "ok" and good["error"] is None
+    exp = good["explanation"]
+    assert set(exp) >= {"predicted", "target", "probs", "attributes"}
+    assert len(exp["attributes"]) == 5
+    assert set(exp["probs"]) == set(engine.class_names)
+    files = good["images"]
+    assert (out / files["reconstruction"]).is_file()
+    assert [f.rsplit("/", 1)[1] for f in files["counterfactuals"]] == [
+        f"counterfactual-{k}.png" for k in range(1, 6)
+    ]
+    assert all((out / f).is_file() for f in files["counterfactuals"])
+
+
+def test_two_shards_cover_the_input_once(single_run, engine, image_dir, tmp_path):
+    items = list_inputs(image_dir)
+    records = []
+    for index in range(2):
+        part = shard(items, index, 2)
+        summary = run_batch_job(engine, part, tmp_path, shard_index=index, num_shards=2,
+                                batch_size=3, images=False, progress=False)  # fmt: skip
+        assert summary.total == summary.done_now == len(part) > 0
+        records += read_results(tmp_path / results_name(index, 2))
+    assert_same_results(records, single_run[2])  # by_id inside: each id exactly once
+    assert not (tmp_path / "images").exists()
+
+
+def test_rerun_skips_finished_items(single_run, engine, image_dir):
+    out, _, records = single_run
+    summary = run_batch_job(engine, list_inputs(image_dir), out, progress=False)
+    assert (summary.done_now, summary.skipped, summary.errors) == (0, NUM_GOOD + 1, 0)
+    assert read_results(out / results_name(0, 1)) == records
+
+
+def test_torn_line_is_repaired_and_redone(single_run, engine, image_dir, tmp_path):
+    lines = (single_run[0] / results_name(0, 1)).read_text().splitlines(keepends=True)
+    path = tmp_path / results_name(0, 1)
+    path.write_text("".join(lines[:4]) + lines[4][: len(lines[4]) // 2])  # a crash mid-write
+    summary = run_batch_job(engine, list_inputs(image_dir), tmp_path, images=False,
+                            batch_size=4, progress=False)  # fmt: skip
+    assert (summary.skipped, summary.done_now) == (4, NUM_GOOD + 1 - 4)
+    assert_same_results(read_results(path), single_run[2])
+
+
+def test_engine_failure_is_one_items_error(engine, image_dir, tmp_path, monkeypatch):
+    """A batch the engine rejects is retried item by item; only the culprit is an error."""
+    items = [i for i in list_inputs(image_dir) if i.id != "corrupt.png"][:4]
+    real = type(engine).explain
+
+    def explain(self, x, **kw):
+        if any(torch.equal(img, x_bad) for img in x):
+            raise RuntimeError("engine fell over")
+        return real(self, x, **kw)
+
+    from stylex.data.images import load_image
+
+    x_bad = load_image(items[2].path, engine.resolution)
+    monkeypatch.setattr(type(engine), "explain", explain)
+    summary = run_batch_job(engine, items, tmp_path, images=False, progress=False)
+    records = by_id(read_results(tmp_path / results_name(0, 1)))
+    assert summary.errors == 1
+    assert records[items[2].id]["error"] == "RuntimeError: engine fell over"
+    assert sum(r["status"] == "ok" for r in records.values()) == 3
+
+
+def test_bad_options_fail_before_any_work(engine, image_dir, tmp_path):
+    items = list_inputs(image_dir)
+    with pytest.raises(InvalidArgumentError, match="unknown class 'blue'"):
+        run_batch_job(engine, items, tmp_path, target="blue", progress=False)
+    with pytest.raises(InvalidArgumentError, match="top_k 0"):
+        run_batch_job(engine, items, tmp_path, top_k=0, progress=False)
+    assert not list(tmp_path.iterdir())
