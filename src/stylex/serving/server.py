@@ -1,0 +1,137 @@
+"""The gRPC server: stylex.v1 + Open Inference Protocol v2 + health + reflection on grpc.aio.
+
+Lifecycle: listen at once with health NOT_SERVING (so probes see a live process), load and warm
+up the model, then SERVING. On SIGTERM / SIGINT: NOT_SERVING, stop accepting RPCs, give the
+in-flight ones `grace_s` to finish (the batcher keeps running for them), drain the batcher, exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from stylex.runtime.engine import InferenceEngine
+from stylex.serving.config import ServeConfig
+from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
+from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
+from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
+from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
+from stylex.serving.grpc.servicers import ExplainServicer, InferenceServicer
+from stylex.serving.metrics import ServingMetrics
+from stylex.serving.service import ExplainService
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    pb.DESCRIPTOR.services_by_name["ExplainService"].full_name,
+    oip.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
+)
+
+
+class ExplainServer:
+    """One grpc.aio server around one `ExplainService`."""
+
+    def __init__(
+        self,
+        config: ServeConfig,
+        *,
+        engine: InferenceEngine | None = None,  # None: load config.model_dir at `start`
+        metrics: ServingMetrics | None = None,  # None: a fresh registry
+    ) -> None:
+        self.config = config
+        self.metrics = metrics if metrics is not None else ServingMetrics()
+        self.service = ExplainService(
+            engine,
+            max_batch_size=config.max_batch_size,
+            max_delay_ms=config.max_delay_ms,
+            max_queue=config.max_queue,
+            metrics=self.metrics,
+        )
+        self.health = health_aio.HealthServicer()
+        self.port = 0  # the bound port, after `start`
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> int:
+        """Listen, then load + warm up the model, then report SERVING. Returns the port."""
+        cfg = self.config
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", cfg.max_message_bytes),
+                ("grpc.max_send_message_length", cfg.max_send_message_bytes),
+            ]
+        )
+        pb_grpc.add_ExplainServiceServicer_to_server(ExplainServicer(self.service), server)
+        oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self.service), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
+            server,
+        )  # fmt: skip
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if cfg.tls:
+            creds = grpc.ssl_server_credentials(
+                [(Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes())]
+            )
+            self.port = server.add_secure_port(cfg.address, creds)
+        else:
+            self.port = server.add_insecure_port(cfg.address)
+        await server.start()
+        self._server = server
+        log.info("listening on %s (port %d, tls=%s)", cfg.address, self.port, cfg.tls)
+        if cfg.metrics_port:
+            self.metrics.start_http_server(cfg.metrics_port, cfg.metrics_address)
+        await self.service.start(self._load)
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        return self.port
+
+    def _load(self) -> InferenceEngine:
+        from stylex.runtime import OrtEngine
+
+        return OrtEngine.load(
+            self.config.model_dir,
+            device=self.config.device,
+            intra_op_threads=self.config.threads or None,
+        )
+
+    async def _set_health(self, status: int) -> None:
+        await self.health.set("", status)
+        for name in SERVICE_NAMES:
+            await self.health.set(name, status)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """NOT_SERVING, refuse new RPCs, let in-flight ones finish, drain the batcher."""
+        await self.health.enter_graceful_shutdown()  # NOT_SERVING from here on
+        if self.config.drain_delay_s > 0:
+            # Load balancers and probes see NOT_SERVING and stop sending before we refuse.
+            await asyncio.sleep(self.config.drain_delay_s)
+        if self._server is not None:
+            grace = self.config.grace_s if grace_s is None else grace_s
+            await self._server.stop(grace)
+        await self.service.stop(drain=True)
+
+    async def wait_for_termination(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+
+async def serve(config: ServeConfig) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    server = ExplainServer(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    port = await server.start()
+    host = config.address.rsplit(":", 1)[0]
+    print(f"stylex: serving {server.service.model_name} on {host}:{port}", flush=True)
+    await stop.wait()
+    log.info("signal received: draining")
+    await server.stop()
