@@ -1,4 +1,5 @@
 # Two entry points (see README): `make demo` runs the main job, `make test` runs the tests.
+# `make train-demo` trains a small model from scratch on the CPU.
 # Both create the virtual environment in .venv on first use.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,7 +8,7 @@ RUN    ?= runs/demo
 # torch is pinned to the CPU build that stylex is tested with; set TORCH_SPEC to change it.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo train-demo test lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +19,15 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# The main job: train the built-in classifier on the `shapes` data, a short StylEx run for it
-# on the CPU (sample grids: real | reconstruction | random in $(RUN)/stylex/samples/), AttFind
-# on 32 images, and the HTML report $(RUN)/stylex/report.html.
+# The main job: serve the shipped model (model_store/shapes32/1) with `stylex serve`, explain a
+# few sample images through the gRPC client, and stop the server gracefully. Explanations
+# (JSON + counterfactual PNGs) land in $(RUN)/explanations/.
 demo: setup
+	$(BIN)/stylex demo --out $(RUN)
+
+# Training from scratch on the CPU: classifier, a short `tiny` StylEx run (sample grids in
+# $(RUN)/stylex/samples/), AttFind on 32 images and the HTML report $(RUN)/stylex/report.html.
+train-demo: setup
 	@test -f $(RUN)/classifier/classifier.pt || \
 		$(BIN)/stylex train-classifier --data shapes --resolution 32 --num-images 4000 \
 			--epochs 4 --out $(RUN)/classifier/classifier.pt

@@ -397,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", help="PEM certificate chain (with --tls-key)")
     p.add_argument("--tls-key", help="PEM private key")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("demo", help="serve the shipped model and explain sample images")
+    p.add_argument("--out", default="runs/demo", help="output folder")
+    p.add_argument("--model", help="model folder (default: the shipped model_store/shapes32/1)")
+    p.add_argument("--num-images", type=int, default=6)
+    p.add_argument("--top-k", type=int, default=3)
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -415,6 +421,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )  # fmt: skip
     config = ServeConfig.from_env(**{k: getattr(args, k) for k in keys})
     asyncio.run(serve(config))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stylex.demo import DEFAULT_MODEL, run_demo, summary_lines
+
+    out = Path(args.out)
+    model = Path(args.model) if args.model else DEFAULT_MODEL
+    results = run_demo(out, model_dir=model, num_images=args.num_images, top_k=args.top_k)
+    print("\n".join(summary_lines(results)))
+    print(f"demo: explanations (JSON + counterfactual PNGs) in {out / 'explanations'}")
     return 0
 
 

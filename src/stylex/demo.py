@@ -1,0 +1,105 @@
+"""`stylex demo`: the main job on the shipped model, end to end through the real service.
+
+Writes a few sample images, starts `stylex serve` on a free loopback port, waits until its
+health service says SERVING, explains the images with the gRPC client (JSON + counterfactual
+PNGs per image), prints a summary, and stops the server with SIGTERM (graceful drain).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from stylex.data import build_dataset, to_uint8_image
+from stylex.errors import StylexError, UnavailableError
+from stylex.fileio import atomic_path
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "model_store" / "shapes32" / "1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_samples(folder: Path, resolution: int, num_images: int, seed: int) -> list[Path]:
+    """Sample `shapes` images as PNG files (what a user would send)."""
+    ds = build_dataset("shapes", resolution, num_images=num_images, seed=seed)
+    paths = []
+    for i in range(len(ds)):
+        path = folder / f"sample-{i:02d}.png"
+        with atomic_path(path) as tmp:
+            Image.fromarray(to_uint8_image(ds[i][0])).save(tmp, format="PNG")
+        paths.append(path)
+    return paths
+
+
+def _wait_serving(address: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    from stylex.serving.client import ExplainClient
+
+    deadline = time.monotonic() + timeout_s
+    with ExplainClient(address, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise UnavailableError(f"the server exited with code {proc.returncode} at start")
+            try:
+                if client.health() == "SERVING":
+                    return
+            except StylexError:
+                pass
+            time.sleep(0.3)
+    raise UnavailableError(f"the server at {address} was not SERVING after {timeout_s:.0f} s")
+
+
+def run_demo(
+    out_dir: Path,
+    *,
+    model_dir: Path = DEFAULT_MODEL,
+    num_images: int = 6,
+    top_k: int = 3,
+    seed: int = 7,
+    start_timeout_s: float = 180.0,
+) -> list[dict[str, Any]]:
+    from stylex.runtime import read_model_dir
+    from stylex.serving.client import explain_files_remote
+
+    resolution = int(read_model_dir(model_dir).manifest["resolution"])
+    images = write_samples(out_dir / "images", resolution, num_images, seed)
+    address = f"127.0.0.1:{_free_port()}"
+    cmd = [sys.executable, "-m", "stylex", "serve", "--model", str(model_dir),
+           "--address", address, "--metrics-port", "0"]  # fmt: skip
+    print(f"demo: starting {' '.join(cmd[2:])}", flush=True)
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        _wait_serving(address, proc, start_timeout_s)
+        print(f"demo: server SERVING at {address}; explaining {len(images)} images", flush=True)
+        results = explain_files_remote(address, images, out_dir / "explanations", top_k=top_k)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # graceful: finish in-flight work, then exit
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return results
+
+
+def summary_lines(results: list[dict[str, Any]]) -> list[str]:
+    lines = [f"{'image':<16}{'predicted':<12}{'target':<10}{'top attribute':<24}{'dP(target)':>10}"]
+    for r in results:
+        top = r["attributes"][0] if r["attributes"] else None
+        name = f"{top['layer']} ch {top['channel']} ({top['direction']})" if top else "-"
+        effect = f"{top['effect']:+.3f}" if top else "-"
+        lines.append(
+            f"{Path(r['image']).name:<16}{r['predicted']:<12}{r['target']:<10}{name:<24}{effect:>10}"
+        )
+    return lines
