@@ -179,6 +179,9 @@ def load_engine(model: str | Path, device: str = "auto", batch_size: int = 1) ->
 
     path = Path(model)
     if (path / MANIFEST_NAME).exists():
+        from stylex.runtime.threads import quiet_torch_glue
+
+        quiet_torch_glue()
         return OrtEngine.load(path, device=device, warmup_batch_sizes=(batch_size,))
     if (path / "attributes.json").exists():
         return TorchEngine.from_run(path, device=device)

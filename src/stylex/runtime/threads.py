@@ -57,3 +57,15 @@ def _cgroup_v1_quota(root: Path) -> float | None:
             return None
         return q / p if q > 0 and p > 0 else None  # -1 = unlimited
     return None
+
+
+def quiet_torch_glue() -> None:
+    """Give torch one intra-op thread in a process whose heavy work runs in ONNX Runtime.
+
+    The ORT path still uses torch for small glue ops (softmax, edits of style vectors); with
+    torch's default OpenMP pool those ops leave threads spinning that steal the cores ORT's
+    sessions need next (bench/engine.py: ORT at 0.7x eager that way, 1.5x with one thread).
+    """
+    import torch
+
+    torch.set_num_threads(1)

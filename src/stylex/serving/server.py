@@ -94,7 +94,9 @@ class ExplainServer:
 
     def _load(self) -> InferenceEngine:
         from stylex.runtime import OrtEngine
+        from stylex.runtime.threads import quiet_torch_glue
 
+        quiet_torch_glue()
         return OrtEngine.load(
             self.config.model_dir,
             device=self.config.device,
