@@ -3,16 +3,58 @@ image, each with its counterfactual image and probabilities."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import Attribute, apply_attributes
+from stylex.explain.attributes import Attribute, StyleStats, apply_attributes
 from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.effects import EffectEngine
 from stylex.explain.explanation import Counterfactual, Explanation
 from stylex.models import Encoder, Generator, Styles
 
 MAX_TOP_K = 64
+
+SynthesizeClassify = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def resolve_target(catalog: AttributeCatalog, target: int | str | None, probs: torch.Tensor) -> int:
+    """Explicit class (name or index), else the most probable class other than the predicted
+    one: the counterfactuals show what would change the decision."""
+    if target is None or target == "":
+        order = probs.argsort(descending=True)
+        return int(order[1]) if len(order) > 1 else int(order[0])
+    return list(catalog.class_names).index(catalog.class_name(target))
+
+
+def rank_counterfactuals(
+    synthesize_classify: SynthesizeClassify,  # (conv, rgb) -> (images, logits)
+    conv: torch.Tensor,  # [N, S] styles of the images' reconstructions
+    rgb: torch.Tensor,  # [N, T]
+    candidates: list[list[Attribute]],  # per image, the attributes to try
+    targets: list[int],  # per image, the class whose probability should rise
+    probs_rec: torch.Tensor,  # [N, C] probabilities of the reconstructions
+    stats: StyleStats,
+    shift: float,
+    batch_size: int,
+) -> list[list[Counterfactual]]:
+    """Apply each candidate to its image, classify, and rank per image by the rise of
+    P(target). Edits of all images share batches, so a batch of requests fills the backend."""
+    pairs = [(i, a) for i, attrs in enumerate(candidates) for a in attrs]
+    out: list[list[Counterfactual]] = [[] for _ in candidates]
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        rows = torch.tensor([i for i, _ in chunk], device=conv.device)
+        edited = torch.cat([apply_attributes(conv[i : i + 1], stats, [a], shift) for i, a in chunk])
+        images, logits = synthesize_classify(edited, rgb[rows])
+        probs = torch.softmax(logits.float(), dim=1)
+        for row, (i, attr) in enumerate(chunk):
+            effect = float(probs[row, targets[i]] - probs_rec[i, targets[i]])
+            out[i].append(Counterfactual(attr, images[row].cpu(), probs[row].cpu(), effect))
+    for cfs in out:
+        cfs.sort(key=lambda cf: cf.effect, reverse=True)
+    return out
 
 
 class Explainer:
@@ -33,12 +75,13 @@ class Explainer:
         self.stats = catalog.stats
 
     def resolve_target(self, target: int | str | None, probs: torch.Tensor) -> int:
-        """Explicit class (name or index), else the most probable class other than the
-        predicted one: the counterfactuals show what would change the decision."""
-        if target is None or target == "":
-            order = probs.argsort(descending=True)
-            return int(order[1]) if len(order) > 1 else int(order[0])
-        return self.class_names.index(self.catalog.class_name(target))
+        return resolve_target(self.catalog, target, probs)
+
+    def _synthesize_classify(
+        self, conv: torch.Tensor, rgb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        images = self.G.synthesize(Styles(conv, rgb))
+        return images, self.C(images)
 
     def _check(self, x: torch.Tensor, top_k: int) -> None:
         r = self.G.cfg.resolution
@@ -68,27 +111,30 @@ class Explainer:
         styles = self.G.styles(self.E(x), probs)
         rec = self.G.synthesize(styles)
         probs_rec = torch.softmax(self.C(rec).float(), dim=1)
-        results = []
-        for i in range(x.shape[0]):
-            tgt = self.resolve_target(target, probs_rec[i])
-            one = Styles(styles.conv[i : i + 1], styles.rgb[i : i + 1])
+        targets = [self.resolve_target(target, probs_rec[i]) for i in range(x.shape[0])]
+        candidates = []
+        for i, tgt in enumerate(targets):
             if exhaustive:
-                candidates = self._exhaustive_candidates(one, tgt, top_k, shift)
+                one = Styles(styles.conv[i : i + 1], styles.rgb[i : i + 1])
+                candidates.append(self._exhaustive_candidates(one, tgt, top_k, shift))
             else:
-                candidates = list(self.catalog.for_class(tgt))
-            cfs = self._counterfactuals(one, candidates, tgt, probs_rec[i], shift)
-            results.append(
-                Explanation(
-                    class_names=self.class_names,
-                    image=x[i].cpu(),
-                    reconstruction=rec[i].cpu(),
-                    probs=probs[i].cpu(),
-                    probs_reconstruction=probs_rec[i].cpu(),
-                    target=tgt,
-                    counterfactuals=cfs[:top_k],
-                )
+                candidates.append(list(self.catalog.for_class(tgt)))
+        ranked = rank_counterfactuals(
+            self._synthesize_classify, styles.conv, styles.rgb, candidates, targets, probs_rec,
+            self.stats, shift, self.batch_size,
+        )  # fmt: skip
+        return [
+            Explanation(
+                class_names=self.class_names,
+                image=x[i].cpu(),
+                reconstruction=rec[i].cpu(),
+                probs=probs[i].cpu(),
+                probs_reconstruction=probs_rec[i].cpu(),
+                target=targets[i],
+                counterfactuals=ranked[i][:top_k],
             )
-        return results
+            for i in range(x.shape[0])
+        ]
 
     def _exhaustive_candidates(
         self, one: Styles, target: int, top_k: int, shift: float
@@ -103,29 +149,3 @@ class Explainer:
                          mean_effect=float(effects.flatten()[j]))
             for j in order
         ]  # fmt: skip
-
-    def _counterfactuals(
-        self,
-        one: Styles,
-        candidates: list[Attribute],
-        target: int,
-        probs_rec: torch.Tensor,
-        shift: float,
-    ) -> list[Counterfactual]:
-        if not candidates:
-            return []
-        out = []
-        for start in range(0, len(candidates), self.batch_size):
-            chunk = candidates[start : start + self.batch_size]
-            conv = one.conv.expand(len(chunk), -1).clone()
-            for row, attr in enumerate(chunk):
-                conv[row : row + 1] = apply_attributes(
-                    conv[row : row + 1], self.stats, [attr], shift
-                )
-            images = self.G.synthesize(Styles(conv, one.rgb.expand(len(chunk), -1)))
-            probs = torch.softmax(self.C(images).float(), dim=1)
-            for row, attr in enumerate(chunk):
-                effect = float(probs[row, target] - probs_rec[target])
-                out.append(Counterfactual(attr, images[row].cpu(), probs[row].cpu(), effect))
-        out.sort(key=lambda cf: cf.effect, reverse=True)
-        return out

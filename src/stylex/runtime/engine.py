@@ -13,10 +13,9 @@ from abc import ABC, abstractmethod
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import apply_attributes
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.explainer import MAX_TOP_K
-from stylex.explain.explanation import Counterfactual, Explanation
+from stylex.explain.explainer import MAX_TOP_K, rank_counterfactuals, resolve_target
+from stylex.explain.explanation import Explanation
 
 
 class InferenceEngine(ABC):
@@ -69,12 +68,7 @@ class InferenceEngine(ABC):
             )
 
     def resolve_target(self, target: int | str | None, probs: torch.Tensor) -> int:
-        """Explicit class (name or index), else the most probable class other than the
-        predicted one (as `Explainer.resolve_target`)."""
-        if target is None or target == "":
-            order = probs.argsort(descending=True)
-            return int(order[1]) if len(order) > 1 else int(order[0])
-        return self.class_names.index(self.catalog.class_name(target))
+        return resolve_target(self.catalog, target, probs)
 
     @torch.no_grad()
     def explain(
@@ -96,41 +90,21 @@ class InferenceEngine(ABC):
         conv, rgb = self.encode_styles(x, probs)
         rec, logits_rec = self.synthesize_classify(conv, rgb)
         probs_rec = torch.softmax(logits_rec.float(), dim=1)
-        results = []
-        for i in range(x.shape[0]):
-            tgt = self.resolve_target(target, probs_rec[i])
-            cfs = self._counterfactuals(conv[i : i + 1], rgb[i : i + 1], tgt, probs_rec[i], shift)
-            results.append(
-                Explanation(
-                    class_names=self.class_names,
-                    image=x[i],
-                    reconstruction=rec[i],
-                    probs=probs[i],
-                    probs_reconstruction=probs_rec[i],
-                    target=tgt,
-                    counterfactuals=cfs[:top_k],
-                )
+        targets = [self.resolve_target(target, probs_rec[i]) for i in range(x.shape[0])]
+        ranked = rank_counterfactuals(
+            self.synthesize_classify, conv, rgb,
+            [list(self.catalog.for_class(t)) for t in targets], targets, probs_rec,
+            self.catalog.stats, shift, self.batch_size,
+        )  # fmt: skip
+        return [
+            Explanation(
+                class_names=self.class_names,
+                image=x[i],
+                reconstruction=rec[i],
+                probs=probs[i],
+                probs_reconstruction=probs_rec[i],
+                target=targets[i],
+                counterfactuals=ranked[i][:top_k],
             )
-        return results
-
-    def _counterfactuals(
-        self,
-        conv: torch.Tensor,  # [1, S]
-        rgb: torch.Tensor,  # [1, T]
-        target: int,
-        probs_rec: torch.Tensor,  # [C]
-        shift: float,
-    ) -> list[Counterfactual]:
-        candidates = list(self.catalog.for_class(target))
-        stats = self.catalog.stats
-        out = []
-        for start in range(0, len(candidates), self.batch_size):
-            chunk = candidates[start : start + self.batch_size]
-            edited = torch.cat([apply_attributes(conv, stats, [a], shift) for a in chunk])
-            images, logits = self.synthesize_classify(edited, rgb.expand(len(chunk), -1))
-            probs = torch.softmax(logits.float(), dim=1)
-            for row, attr in enumerate(chunk):
-                effect = float(probs[row, target] - probs_rec[target])
-                out.append(Counterfactual(attr, images[row], probs[row], effect))
-        out.sort(key=lambda cf: cf.effect, reverse=True)
-        return out
+            for i in range(x.shape[0])
+        ]
