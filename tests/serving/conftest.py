@@ -24,7 +24,8 @@ class ServerThread:
         from stylex.serving.config import ServeConfig
         from stylex.serving.server import ExplainServer
 
-        cfg = ServeConfig(model_dir=str(MODEL_DIR), address="127.0.0.1:0", metrics_port=0, **config)
+        defaults = {"model_dir": str(MODEL_DIR), "address": "127.0.0.1:0", "metrics_port": 0}
+        cfg = ServeConfig(**{**defaults, **config})
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
