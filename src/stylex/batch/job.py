@@ -21,7 +21,7 @@ from stylex.batch.inputs import Item, safe_name
 from stylex.batch.results import ResultsLog, results_name, summary_name
 from stylex.data.images import load_image, to_uint8_image
 from stylex.errors import InvalidArgumentError, StylexError
-from stylex.explain.explainer import MAX_TOP_K
+from stylex.explain.explainer import check_shift, check_top_k
 from stylex.explain.explanation import Explanation
 from stylex.explain.output import explanation_to_json
 from stylex.fileio import atomic_path, write_json
@@ -126,10 +126,8 @@ def run_batch_job(
     file already holds; write OUT/summary-I-of-N.json and return the summary."""
     if batch_size < 1:
         raise InvalidArgumentError(f"batch size {batch_size} is not valid; expected >= 1")
-    if not 1 <= top_k <= MAX_TOP_K:
-        raise InvalidArgumentError(f"top_k {top_k} out of range [1, {MAX_TOP_K}]")
-    if shift <= 0:
-        raise InvalidArgumentError(f"shift must be > 0, got {shift}")
+    check_top_k(top_k)
+    check_shift(shift)
     if target is not None:
         engine.catalog.class_name(target)  # an unknown class fails the job, not every item
     from tqdm import tqdm

@@ -3,6 +3,7 @@ image, each with its counterfactual image and probabilities."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -15,6 +16,27 @@ from stylex.explain.explanation import Counterfactual, Explanation
 from stylex.models import Encoder, Generator, Styles
 
 MAX_TOP_K = 64
+
+
+def check_top_k(top_k: int) -> int:
+    """Every entry point (CLI, engines, servers, batch jobs) accepts the same top_k range."""
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidArgumentError(f"top_k {top_k} out of range [1, {MAX_TOP_K}]")
+    return top_k
+
+
+def check_shift(shift: float) -> float:
+    if not math.isfinite(shift) or shift <= 0:
+        raise InvalidArgumentError(f"shift must be a finite number > 0, got {shift}")
+    return shift
+
+
+def check_images(x: torch.Tensor, resolution: int) -> None:
+    if x.ndim != 4 or tuple(x.shape[1:]) != (3, resolution, resolution):
+        raise InvalidArgumentError(
+            f"images have shape {list(x.shape)}, expected [N, 3, {resolution}, {resolution}]"
+        )
+
 
 SynthesizeClassify = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -83,15 +105,6 @@ class Explainer:
         images = self.G.synthesize(Styles(conv, rgb))
         return images, self.C(images)
 
-    def _check(self, x: torch.Tensor, top_k: int) -> None:
-        r = self.G.cfg.resolution
-        if x.ndim != 4 or x.shape[1:] != (3, r, r):
-            raise InvalidArgumentError(
-                f"images have shape {list(x.shape)}, expected [N, 3, {r}, {r}]"
-            )
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidArgumentError(f"top_k {top_k} out of range [1, {MAX_TOP_K}]")
-
     @torch.no_grad()
     def explain(
         self,
@@ -102,9 +115,9 @@ class Explainer:
         shift: float = 1.0,
         exhaustive: bool = False,  # search all coordinates instead of the catalog's attributes
     ) -> list[Explanation]:
-        self._check(x, top_k)
-        if shift <= 0:
-            raise InvalidArgumentError(f"shift must be > 0, got {shift}")
+        check_images(x, self.G.cfg.resolution)
+        check_top_k(top_k)
+        check_shift(shift)
         device = next(self.G.parameters()).device
         x = x.to(device)
         probs = torch.softmax(self.C(x).float(), dim=1)

@@ -12,9 +12,14 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from stylex.errors import InvalidArgumentError
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.explainer import MAX_TOP_K, rank_counterfactuals, resolve_target
+from stylex.explain.explainer import (
+    check_images,
+    check_shift,
+    check_top_k,
+    rank_counterfactuals,
+    resolve_target,
+)
 from stylex.explain.explanation import Explanation
 
 
@@ -61,11 +66,7 @@ class InferenceEngine(ABC):
         return x, self.classify(x)
 
     def check_images(self, x: torch.Tensor) -> None:
-        r = self.resolution
-        if x.ndim != 4 or tuple(x.shape[1:]) != (3, r, r):
-            raise InvalidArgumentError(
-                f"images have shape {list(x.shape)}, expected [N, 3, {r}, {r}]"
-            )
+        check_images(x, self.resolution)
 
     def resolve_target(self, target: int | str | None, probs: torch.Tensor) -> int:
         return resolve_target(self.catalog, target, probs)
@@ -81,10 +82,8 @@ class InferenceEngine(ABC):
     ) -> list[Explanation]:
         """Rank the target class's catalog attributes by what they do to each image."""
         self.check_images(x)
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidArgumentError(f"top_k {top_k} out of range [1, {MAX_TOP_K}]")
-        if shift <= 0:
-            raise InvalidArgumentError(f"shift must be > 0, got {shift}")
+        check_top_k(top_k)
+        check_shift(shift)
         x = x.detach().float().cpu()
         probs = torch.softmax(self.classify(x).float(), dim=1)
         conv, rgb = self.encode_styles(x, probs)

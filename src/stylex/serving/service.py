@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import torch
 
 from stylex.data.images import to_uint8_image
 from stylex.errors import InvalidArgumentError, UnavailableError
-from stylex.explain.explainer import MAX_TOP_K
+from stylex.explain.explainer import MAX_TOP_K, check_shift, check_top_k
 from stylex.explain.explanation import Explanation
 from stylex.runtime.engine import InferenceEngine
 from stylex.serving.batching import DynamicBatcher
@@ -237,12 +236,8 @@ class ExplainService:
     ) -> _Options:
         """Wire defaults -> checked options; InvalidArgumentError names the bad value."""
         engine = self._engine()
-        top_k = top_k or DEFAULT_TOP_K
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidArgumentError(f"top_k {top_k} out of range [1, {MAX_TOP_K}]")
-        shift = shift or 1.0
-        if not math.isfinite(shift) or shift <= 0:
-            raise InvalidArgumentError(f"shift must be a finite number > 0, got {shift}")
+        top_k = check_top_k(top_k or DEFAULT_TOP_K)
+        shift = check_shift(shift or 1.0)
         if image_format not in IMAGE_FORMATS:
             raise InvalidArgumentError(
                 f"image format {image_format!r} unknown; expected one of {list(IMAGE_FORMATS)}"

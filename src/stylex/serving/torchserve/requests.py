@@ -24,7 +24,7 @@ from PIL import Image
 
 from stylex.data.images import IMAGE_SUFFIXES, image_to_tensor
 from stylex.errors import InvalidArgumentError, ResourceExhaustedError
-from stylex.explain.explainer import MAX_TOP_K
+from stylex.explain.explainer import check_top_k
 
 DEFAULT_TOP_K = 5
 MAX_IMAGE_BYTES = 16 * 1024 * 1024  # a photo; larger payloads are refused before decoding
@@ -122,9 +122,7 @@ def _top_k(value: Any) -> int:
         top_k = int(value)
     except (TypeError, ValueError):
         raise InvalidArgumentError(f"top_k {value!r} is not an integer") from None
-    if not 1 <= top_k <= MAX_TOP_K:
-        raise InvalidArgumentError(f"top_k {top_k} out of range [1, {MAX_TOP_K}]")
-    return top_k
+    return check_top_k(top_k)
 
 
 def _target(value: Any) -> int | str | None:
