@@ -6,6 +6,7 @@ images with both engines, and prints p50 / p95 latency, images/s and the ORT / e
 
     python bench/engine.py --run RUN                  # RUN = the run the shipped model came from
     python bench/engine.py --run RUN --model model_store/x/1 --device cuda
+    python bench/engine.py --run RUN --device cuda --ort-device cpu   # no onnxruntime-gpu
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def main() -> int:
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="exported model directory")
     parser.add_argument("--run", required=True, help="the training run the model came from")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--ort-device",
+        help="device of the ONNX Runtime engine (default: --device); "
+        "cpu compares torch on a GPU with ORT on the CPU where no CUDA provider is installed",
+    )
+    parser.add_argument("--precision", default="fp32", help="ORT graphs: fp32 | fp16 (variant)")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=8.0, help="per measurement")
     parser.add_argument("--threads", type=int, default=0, help="0 = engine defaults")
@@ -59,14 +66,14 @@ def main() -> int:
     if threads:
         torch.set_num_threads(threads)
     torch_threads = torch.get_num_threads()
-    ort = OrtEngine.load(model_dir, device=args.device, intra_op_threads=threads,
-                         warmup_batch_sizes=(1, 8))  # fmt: skip
+    ort = OrtEngine.load(model_dir, device=args.ort_device or args.device, intra_op_threads=threads,
+                         warmup_batch_sizes=(1, 8), precision=args.precision)  # fmt: skip
     eager = TorchEngine.from_run(Path(args.run), device=args.device)
     res = ort.resolution if hasattr(ort, "resolution") else eager.G.cfg.resolution
     ds = build_dataset("shapes", res, num_images=64, seed=4242)
     x = torch.stack([ds[i][0] for i in range(len(ds))])
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
-    print(f"model {model_dir} on {name}; ORT providers {ort.providers}")
+    print(f"model {model_dir} on {name}; ORT providers {ort.providers}, {ort.precision}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; top_k {args.top_k}")
     print(f"{'engine':<8}{'batch':>6}{'p50 ms':>10}{'p95 ms':>10}{'img/s':>10}")
     for batch in (1, 8):

@@ -214,9 +214,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from stylex.export import export_run, graph_parity
 
     model_dir = export_run(
-        args.run_dir, args.out, name=args.name, version=args.version, opset=args.opset
-    )
+        args.run_dir, args.out, name=args.name, version=args.version, opset=args.opset,
+        fp16=args.fp16, fp16_device=args.fp16_device, fp16_images=args.fp16_images,
+    )  # fmt: skip
     result: dict = {"model_dir": str(model_dir)}
+    if args.fp16:
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        result["fp16_check"] = manifest["fp16_check"]
     if args.parity:
         result["parity_max_abs"] = graph_parity(args.run_dir, model_dir)
     print(json.dumps(result, indent=2))
@@ -356,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default="1", help="model version; an existing one is kept")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset")
     p.add_argument("--parity", action="store_true", help="print max abs diff vs PyTorch")
+    p.add_argument(
+        "--fp16", action="store_true",
+        help="also write the fp16 variant (GPU), kept only if its top-5 attributes match fp32",
+    )  # fmt: skip
+    p.add_argument("--fp16-device", default="auto", help="where the fp16 check runs")
+    p.add_argument("--fp16-images", type=int, default=32, help="held-out images of the check")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("archive", help="build a TorchServe .mar from an exported model directory")
@@ -392,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queue", type=int, help="queued requests before RESOURCE_EXHAUSTED")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (0 = CPU limit)")
+    p.add_argument("--precision", choices=["fp32", "fp16"], help="graphs to serve (default fp32)")
     p.add_argument("--grace-s", type=float, help="seconds in-flight RPCs get on SIGTERM")
     p.add_argument("--drain-delay-s", type=float, help="NOT_SERVING this long before refusing")
     p.add_argument("--tls-cert", help="PEM certificate chain (with --tls-key)")
@@ -417,7 +428,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     keys = (
         "model_dir", "address", "metrics_port", "max_batch_size", "max_delay_ms", "max_queue",
-        "device", "threads", "grace_s", "drain_delay_s", "tls_cert", "tls_key",
+        "device", "threads", "precision", "grace_s", "drain_delay_s", "tls_cert", "tls_key",
     )  # fmt: skip
     config = ServeConfig.from_env(**{k: getattr(args, k) for k in keys})
     asyncio.run(serve(config))

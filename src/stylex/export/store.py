@@ -36,8 +36,12 @@ def export_run(
     name: str | None = None,  # default: the run directory's name
     version: str | int = 1,
     opset: int = 17,
+    fp16: bool = False,  # also build the fp16 variant; kept only if it passes its check
+    fp16_device: str = "auto",  # where the fp16 check runs (the GPU it is meant for, if any)
+    fp16_images: int = 32,  # held-out images of the check
 ) -> Path:
-    """Export the four graphs and the manifest of a run; return the model directory."""
+    """Export the four graphs and the manifest of a run; return the model directory.
+    With `fp16`, the manifest's "fp16_check" records the variant's acceptance check."""
     run_dir = Path(run_dir)
     name = name or run_dir.resolve().name
     version = str(version)
@@ -69,6 +73,8 @@ def export_run(
         files = {file: file_entry(tmp / file) for file, _, _ in GRAPHS.values()}
         manifest = _manifest(ctx, catalog, name, version, opset, files)
         write_json(tmp / MANIFEST_NAME, manifest)
+        if fp16:
+            _add_fp16_variant(tmp, manifest, ctx, fp16_device, fp16_images)
         os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a model store is read by servers
         if target.exists():  # created meanwhile by someone else: keep theirs
             raise InvalidArgumentError(f"{target} already exists; refusing to overwrite")
@@ -77,6 +83,41 @@ def export_run(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _add_fp16_variant(
+    tmp: Path, manifest: dict[str, Any], ctx, device: str, num_images: int
+) -> None:
+    """Convert, check and list the fp16 variant in `manifest` (rewritten in `tmp`); a variant
+    that fails the check is deleted again and only its check is recorded."""
+    from stylex.explain.context import stack_images
+    from stylex.export import fp16 as half
+    from stylex.runtime.model_dir import read_model_dir
+    from stylex.runtime.ort_engine import OrtEngine
+
+    if num_images < 1:
+        raise InvalidArgumentError(f"fp16 check images {num_images}: expected >= 1")
+    fp32 = read_model_dir(tmp)
+    variant_files = {g: half.fp16_file(GRAPHS[g][0]) for g in half.FP16_GRAPHS}
+    for graph, file in variant_files.items():
+        (tmp / file).write_bytes(half.convert_to_fp16(fp32.graphs[graph]))
+        manifest["files"][file] = file_entry(tmp / file)
+    manifest["variants"] = {"fp16": {"graphs": variant_files, "fp32_graphs": ["classifier"]}}
+    write_json(tmp / MANIFEST_NAME, manifest)
+    reference = OrtEngine.load(tmp, device=device, warmup_batch_sizes=())
+    candidate = OrtEngine.load(tmp, device=device, precision="fp16", warmup_batch_sizes=())
+    images = stack_images(ctx.dataset(None, num_images, seed_offset=half.CHECK_SEED_OFFSET))
+    check = half.compare_explanations(reference, candidate, images, half.CHECK_TOP_K)
+    check["provider"] = candidate.providers[0]
+    manifest["fp16_check"] = check
+    if check["accepted"]:
+        manifest["variants"]["fp16"]["check"] = check
+    else:
+        del manifest["variants"]
+        for file in variant_files.values():
+            del manifest["files"][file]
+            (tmp / file).unlink()
+    write_json(tmp / MANIFEST_NAME, manifest)
 
 
 def _check_catalog(

@@ -7,6 +7,8 @@ MODEL_STORE/<name>/<version>/
     classifier.onnx   x -> logits [N, num_classes] (the classifier's preprocessing included)
     manifest.json     schema, shapes, class names, StyleSpace layout, attribute catalog,
                       sha256 and size of every file, exporter and training provenance
+    *.fp16.onnx       optional fp16 variant of encoder, style and synthesis (float32 inputs
+                      and outputs), listed under manifest "variants" with its acceptance check
 
 Reading a directory checks the schema and every checksum and returns the verified bytes, so
 what is loaded is exactly what was checked; any problem is a ModelDirError naming the file.
@@ -33,6 +35,7 @@ GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "classifier": ("classifier.onnx", ("x",), ("logits",)),
 }
 _REQUIRED_KEYS = ("name", "version", "resolution", "class_names", "catalog", "files")
+PRECISIONS = ("fp32", "fp16")
 
 
 class ModelDirError(CheckpointError):
@@ -57,6 +60,7 @@ class ModelDir:
     manifest: dict[str, Any]
     catalog: AttributeCatalog
     graphs: dict[str, bytes]  # graph name -> ONNX bytes, verified against the manifest
+    precision: str = "fp32"  # which variant's graphs `graphs` holds
 
     @property
     def resolution(self) -> int:
@@ -66,9 +70,21 @@ class ModelDir:
     def class_names(self) -> list[str]:
         return list(self.manifest["class_names"])
 
+    @property
+    def precisions(self) -> list[str]:
+        return available_precisions(self.manifest)
 
-def read_model_dir(path: str | Path) -> ModelDir:
-    """Read and verify a model directory (schema, file list, sizes, sha256 of every file)."""
+
+def available_precisions(manifest: dict[str, Any]) -> list[str]:
+    variants = manifest.get("variants") or {}
+    return ["fp32"] + [p for p in PRECISIONS[1:] if p in variants]
+
+
+def read_model_dir(path: str | Path, precision: str = "fp32") -> ModelDir:
+    """Read and verify a model directory (schema, file list, sizes, sha256 of every file).
+    `precision` picks the graphs: "fp32", or "fp16" where the directory has that variant."""
+    if precision not in PRECISIONS:
+        raise ModelDirError(f"precision {precision!r}: expected one of {list(PRECISIONS)}")
     path = Path(path)
     manifest_path = path / MANIFEST_NAME
     if not path.is_dir():
@@ -103,7 +119,34 @@ def read_model_dir(path: str | Path) -> ModelDir:
             f"class_names {manifest['class_names']}"
         )
     graphs = {graph: contents[f] for graph, (f, _, _) in GRAPHS.items()}
-    return ModelDir(path=path, manifest=manifest, catalog=catalog, graphs=graphs)
+    if precision != "fp32":
+        graphs.update(_variant_graphs(manifest, manifest_path, precision, contents))
+    return ModelDir(
+        path=path, manifest=manifest, catalog=catalog, graphs=graphs, precision=precision
+    )
+
+
+def _variant_graphs(
+    manifest: dict[str, Any], manifest_path: Path, precision: str, contents: dict[str, bytes]
+) -> dict[str, bytes]:
+    variant = (manifest.get("variants") or {}).get(precision)
+    if not isinstance(variant, dict) or not isinstance(variant.get("graphs"), dict):
+        raise ModelDirError(
+            f"{manifest_path.parent} has no {precision} variant (precisions: "
+            f"{available_precisions(manifest)}); export one with `stylex export --{precision}`"
+        )
+    out = {}
+    for graph, file in variant["graphs"].items():
+        if graph not in GRAPHS:
+            raise ModelDirError(
+                f"{manifest_path}: {precision} variant names unknown graph {graph!r}"
+            )
+        if file not in contents:
+            raise ModelDirError(
+                f"{manifest_path}: {precision} graph file {file!r} is not listed in 'files'"
+            )
+        out[graph] = contents[file]
+    return out
 
 
 def _verified_bytes(root: Path, name: str, entry: Any) -> bytes:

@@ -109,11 +109,12 @@ class OrtEngine(InferenceEngine):
         inter_op_threads: int = 1,
         warmup_batch_sizes: Sequence[int] = (1,),  # run every graph once per size at load
         trt_cache_dir: str | None = None,
+        precision: str = "fp32",  # "fp16": the directory's accepted fp16 variant (GPU)
     ) -> OrtEngine:
         """Verify the directory (schema, sha256 of every file), open the four sessions and warm
         them up. Any failure raises before an engine exists: nothing is half-loaded."""
         ort = _ort()
-        model = read_model_dir(model_dir)
+        model = read_model_dir(model_dir, precision)
         providers = choose_providers(device, tensorrt, trt_cache_dir=trt_cache_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads or cpu_limit()
@@ -123,6 +124,11 @@ class OrtEngine(InferenceEngine):
         # 91 ms with spinning, vs 49 ms + 2 ms alone).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if precision == "fp16" and providers[0][0] == "CPUExecutionProvider":
+            # The CPU provider lacks float16 kernels for some operators and warns about each
+            # one it cannot constant-fold; it runs them in float32 behind casts.
+            options.log_severity_level = 3
+            log.warning("fp16 graphs on the CPU provider: slower than fp32, meant for GPUs")
         sessions = {}
         for name, data in model.graphs.items():
             try:  # the checked bytes, not the file again: no swap between check and load
@@ -139,8 +145,9 @@ class OrtEngine(InferenceEngine):
                 ) from None
         engine = cls(model, sessions, device_id=int(providers[0][1].get("device_id", 0)))
         log.info(
-            "loaded %s (threads: %d intra, %d inter) on providers %s",
-            model.path, options.intra_op_num_threads, inter_op_threads, engine.providers,
+            "loaded %s (%s; threads: %d intra, %d inter) on providers %s",
+            model.path, precision, options.intra_op_num_threads, inter_op_threads,
+            engine.providers,
         )  # fmt: skip
         engine.warm_up(warmup_batch_sizes)
         return engine
@@ -148,6 +155,10 @@ class OrtEngine(InferenceEngine):
     @property
     def providers(self) -> list[str]:
         return list(self._providers)
+
+    @property
+    def precision(self) -> str:
+        return self.model.precision
 
     def warm_up(self, batch_sizes: Sequence[int]) -> None:
         """Run every graph once per batch size, so the first request pays no allocation."""

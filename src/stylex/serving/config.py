@@ -24,6 +24,7 @@ class ServeConfig:
     max_queue: int = 64  # queued requests beyond which callers get RESOURCE_EXHAUSTED
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # ONNX Runtime intra-op threads; 0 = the container's CPU limit
+    precision: str = "fp32"  # fp32 | fp16 (the model directory's accepted fp16 variant)
     max_message_bytes: int = 8 * MiB  # largest request; larger ones get RESOURCE_EXHAUSTED
     max_send_message_bytes: int = 64 * MiB  # largest response (top_k images)
     grace_s: float = 10.0  # seconds in-flight RPCs get to finish on SIGTERM
@@ -41,6 +42,8 @@ class ServeConfig:
             raise ConfigError(f"max_delay_ms must be >= 0, got {self.max_delay_ms}")
         if not 0 <= self.metrics_port < 65536:
             raise ConfigError(f"metrics_port {self.metrics_port} out of range [0, 65535]")
+        if self.precision not in ("fp32", "fp16"):
+            raise ConfigError(f"precision {self.precision!r}: expected fp32 or fp16")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both tls_cert and tls_key (or neither)")
 

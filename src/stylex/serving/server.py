@@ -101,6 +101,7 @@ class ExplainServer:
             self.config.model_dir,
             device=self.config.device,
             intra_op_threads=self.config.threads or None,
+            precision=self.config.precision,
         )
 
     async def _set_health(self, status: int) -> None:

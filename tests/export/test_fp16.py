@@ -1,0 +1,117 @@
+"""The fp16 variant: converted graphs, its acceptance check, loading it, and refusing it."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+import torch
+
+from stylex.cli import main
+from stylex.errors import ConfigError
+from stylex.export import export_run
+from stylex.export import fp16 as half
+from stylex.runtime import MANIFEST_NAME, OrtEngine, read_model_dir
+from stylex.runtime.model_dir import ModelDirError
+from stylex.serving.config import ServeConfig
+from tests.export.model_fixtures import attfind_run, held_out_images
+
+pytest.importorskip("onnxruntime")
+
+FP16_FILES = ["encoder.fp16.onnx", "style.fp16.onnx", "synthesis.fp16.onnx"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(trained_run, tmp_path_factory):
+    return attfind_run(trained_run, tmp_path_factory.mktemp("fp16"))
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir):
+    store = run_dir.parent / "store"
+    args = ["export", str(run_dir), "--out", str(store), "--name", "m", "--fp16",
+            "--fp16-device", "cpu", "--fp16-images", "12"]  # fmt: skip
+    assert main(args) == 0
+    return store / "m" / "1"
+
+
+def test_fp16_variant_is_checked_and_listed(exported):
+    m = json.loads((exported / MANIFEST_NAME).read_text())
+    check = m["fp16_check"]
+    assert check["images"] == 12 and check["top_k"] == 5
+    assert check["provider"] == "CPUExecutionProvider"
+    assert check["accepted"] == (check["same_top_k_set"] == 1.0)
+    # This tiny model passes: fp16 rounding does not reorder its attributes' effects.
+    assert check["accepted"], check
+    assert check["max_abs_prob_diff"] < 1e-2
+    assert m["variants"]["fp16"]["graphs"] == {
+        "encoder": "encoder.fp16.onnx", "style": "style.fp16.onnx",
+        "synthesis": "synthesis.fp16.onnx",
+    }  # fmt: skip
+    assert m["variants"]["fp16"]["fp32_graphs"] == ["classifier"]
+    assert set(FP16_FILES) <= set(m["files"])
+    assert read_model_dir(exported).precisions == ["fp32", "fp16"]
+
+
+def test_fp16_graphs_have_half_weights_and_float_io(exported):
+    for file in FP16_FILES:
+        model = onnx.load(str(exported / file))
+        onnx.checker.check_model(model, full_check=True)
+        kinds = {t.data_type for t in model.graph.initializer if len(t.dims) >= 2}
+        assert kinds == {onnx.TensorProto.FLOAT16}, file  # every weight matrix / kernel
+        io = [*model.graph.input, *model.graph.output]
+        assert {v.type.tensor_type.elem_type for v in io} == {onnx.TensorProto.FLOAT}
+        fp32 = (exported / file.replace(".fp16", "")).stat().st_size
+        assert (exported / file).stat().st_size < 0.6 * fp32
+
+
+def test_fp16_engine_explains_like_fp32(exported, run_dir):
+    fp32 = OrtEngine.load(exported, device="cpu", intra_op_threads=1)
+    fp16 = OrtEngine.load(exported, device="cpu", intra_op_threads=1, precision="fp16")
+    assert (fp32.precision, fp16.precision) == ("fp32", "fp16")
+    images = held_out_images(run_dir, 6)  # other images than the export's check
+    x16 = fp16.synthesize(*fp16.encode_styles(images, torch.full((6, 2), 0.5)))
+    x32 = fp32.synthesize(*fp32.encode_styles(images, torch.full((6, 2), 0.5)))
+    assert x16.dtype == torch.float32
+    assert 0 < float((x16 - x32).abs().max()) < 0.05  # really half precision, and close
+    result = half.compare_explanations(fp32, fp16, images, top_k=5)
+    assert result["same_top_k_set"] >= 5 / 6
+    assert result["max_abs_prob_diff"] < 1e-2
+
+
+def test_fp16_refused_without_an_accepted_variant(run_dir, tmp_path, monkeypatch):
+    real_check = half.compare_explanations
+
+    def failing_check(reference, candidate, images, top_k):
+        out = real_check(reference, candidate, images, top_k)
+        return {**out, "same_top_k_set": 0.5, "accepted": False}
+
+    monkeypatch.setattr(half, "compare_explanations", failing_check)
+    model_dir = export_run(run_dir, tmp_path, name="m", fp16=True, fp16_device="cpu",
+                           fp16_images=2)  # fmt: skip
+    m = json.loads((model_dir / MANIFEST_NAME).read_text())
+    assert m["fp16_check"]["accepted"] is False
+    assert "variants" not in m
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(
+        ["classifier.onnx", "encoder.onnx", "style.onnx", "synthesis.onnx", MANIFEST_NAME]
+    )
+    with pytest.raises(ModelDirError, match="has no fp16 variant"):
+        OrtEngine.load(model_dir, device="cpu", precision="fp16")
+    with pytest.raises(ModelDirError, match="precision 'fp8'"):
+        read_model_dir(model_dir, "fp8")
+    with pytest.raises(ConfigError, match="precision"):
+        ServeConfig.from_env({"STYLEX_PRECISION": "fp8"})
+
+
+def test_tampered_fp16_file_is_named(exported, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    data = bytearray((copy / "synthesis.fp16.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "synthesis.fp16.onnx").write_bytes(bytes(data))
+    for precision in ("fp32", "fp16"):  # the whole directory is verified either way
+        with pytest.raises(ModelDirError, match=r"synthesis\.fp16\.onnx"):
+            read_model_dir(copy, precision)
