@@ -251,7 +251,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     summary = run_batch_job(
         engine, items, args.out, shard_index=index, num_shards=num_shards, top_k=args.top_k,
         target=target, shift=args.shift, batch_size=args.batch_size, images=not args.no_images,
-        progress=not args.no_progress,
+        progress=not args.no_progress, retry_errors=args.retry_errors,
     )  # fmt: skip
     print(json.dumps(summary.to_dict(), indent=2))
     return 0
@@ -390,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-shards", type=int, help="default: $STYLEX_NUM_SHARDS, else 1")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--no-images", action="store_true", help="JSONL only, no PNGs")
+    p.add_argument(
+        "--retry-errors", action="store_true",
+        help="explain again the items whose last result is an error (a new line each)",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_batch)
 

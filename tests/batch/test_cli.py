@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from stylex.batch import list_inputs, read_results, results_name, shard
+from stylex.batch import latest_records, list_inputs, read_results, results_name, shard
 from stylex.cli import main
 from tests.batch.conftest import MODEL_DIR, NUM_GOOD, assert_same_results, by_id
 
@@ -46,6 +47,36 @@ def test_corrupt_image_is_counted_not_fatal(image_dir, tmp_path, capsys):
     records = read_results(tmp_path / "out" / results_name(0, 1))
     assert [r["status"] for r in records] == ["error", "ok"]
     assert len(records[1]["explanation"]["attributes"]) == 2
+
+
+def test_retry_errors_redoes_only_failed_items(image_dir, tmp_path, capsys):
+    import shutil
+
+    flaky = tmp_path / "flaky.png"  # unreadable on the first run, fixed before the retry
+    shutil.copy(image_dir / "corrupt.png", flaky)
+    manifest = tmp_path / "m.txt"
+    manifest.write_text(f"{flaky}\n{image_dir / 'img01.png'}\n")
+    out = tmp_path / "out"
+    assert main(_args(manifest, out, "--no-images")) == 0
+    assert json.loads(capsys.readouterr().out)["errors"] == 1
+    shutil.copy(image_dir / "img02.png", flaky)
+
+    assert main(_args(manifest, out, "--no-images")) == 0  # plain rerun: errors are results
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["done_now"], summary["skipped"], summary["retried"]) == (0, 2, 0)
+
+    assert main(_args(manifest, out, "--no-images", "--retry-errors")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["done_now"], summary["skipped"], summary["retried"]) == (1, 1, 1)
+    assert summary["errors"] == 0
+    lines = read_results(out / results_name(0, 1))
+    named = [(Path(r["id"]).name, r["status"]) for r in lines]
+    assert sorted(named[:2]) == [("flaky.png", "error"), ("img01.png", "ok")]
+    assert named[2] == ("flaky.png", "ok")  # appended; the last line of an id is its result
+    assert [r["status"] for r in latest_records(lines)] == ["ok", "ok"]
+
+    assert main(_args(manifest, out, "--no-images", "--retry-errors")) == 0  # nothing left
+    assert json.loads(capsys.readouterr().out)["done_now"] == 0
 
 
 def _run_cli(image_dir, out, *extra) -> subprocess.Popen:

@@ -3,7 +3,14 @@ resumable after a crash (`stylex batch`)."""
 
 from stylex.batch.inputs import Item, list_inputs, safe_name
 from stylex.batch.job import Summary, load_engine, run_batch_job
-from stylex.batch.results import ResultsLog, read_results, repair, results_name, summary_name
+from stylex.batch.results import (
+    ResultsLog,
+    latest_records,
+    read_results,
+    repair,
+    results_name,
+    summary_name,
+)
 from stylex.batch.sharding import (
     INDEX_ENV,
     NUM_SHARDS_ENV,
@@ -20,6 +27,7 @@ __all__ = [
     "ResultsLog",
     "Summary",
     "check_shard",
+    "latest_records",
     "list_inputs",
     "load_engine",
     "read_results",

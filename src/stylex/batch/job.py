@@ -35,6 +35,7 @@ class Summary:
     total: int  # items in this shard
     done_now: int  # explained or failed in this run
     skipped: int  # already in the results file
+    retried: int  # items whose earlier error this run tried again (--retry-errors)
     errors: int  # items of this run recorded as "error"
     seconds: float
     images_per_s: float  # done_now / seconds
@@ -121,6 +122,7 @@ def run_batch_job(
     batch_size: int = 32,  # images per engine call and per results append
     images: bool = True,  # write reconstruction and counterfactual PNGs
     progress: bool = True,
+    retry_errors: bool = False,  # explain again the items whose last record is an error
 ) -> Summary:
     """Explain `items` into OUT/results-I-of-N.jsonl (+ OUT/images/...), skipping items the
     file already holds; write OUT/summary-I-of-N.json and return the summary."""
@@ -136,9 +138,11 @@ def run_batch_job(
     options = {"top_k": top_k, "target": target, "shift": shift}
     start = time.perf_counter()
     done_now = errors = 0
-    with ResultsLog(out_dir / results_name(shard_index, num_shards)) as results:
+    path = out_dir / results_name(shard_index, num_shards)
+    with ResultsLog(path, retry_errors=retry_errors) as results:
         todo = [item for item in items if item.id not in results.done]
         skipped = len(items) - len(todo)
+        retried = sum(item.id in results.failed for item in todo)
         bar = tqdm(total=len(items), initial=skipped, desc=f"shard {shard_index}/{num_shards}",
                    unit="img", disable=not progress, file=sys.stderr)  # fmt: skip
         with bar:
@@ -157,6 +161,7 @@ def run_batch_job(
         total=len(items),
         done_now=done_now,
         skipped=skipped,
+        retried=retried,
         errors=errors,
         seconds=round(seconds, 3),
         images_per_s=round(done_now / seconds, 3) if seconds > 0 else 0.0,

@@ -4,6 +4,9 @@ Each batch is appended as complete lines in one write, then flushed and fsynced,
 crash the file holds whole batches plus at most one torn line at the end. Opening the file
 again cuts the torn tail off (and anything after a line that does not parse), so the lines left
 are exactly the finished items and a restart skips them.
+
+An item retried after an error (`stylex batch --retry-errors`) gets a new line; the last line of
+an id is its result (`latest_records`).
 """
 
 from __future__ import annotations
@@ -56,14 +59,25 @@ def repair(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-class ResultsLog:
-    """Appends batches of records to a shard's JSONL; knows which ids are done."""
+def latest_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per id, the last one written, in the order ids first appeared."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in records:
+        latest[record["id"]] = record
+    return list(latest.values())
 
-    def __init__(self, path: Path) -> None:
+
+class ResultsLog:
+    """Appends batches of records to a shard's JSONL; knows which ids are done. With
+    `retry_errors`, ids whose last record is an error do not count as done."""
+
+    def __init__(self, path: Path, retry_errors: bool = False) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.records = repair(path)
-        self.done = {r["id"] for r in self.records}
+        latest = latest_records(self.records)
+        self.failed = {r["id"] for r in latest if r.get("status") == "error"}
+        self.done = {r["id"] for r in latest} - (self.failed if retry_errors else set())
         self._file = open(path, "ab")  # held for the job's lifetime
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
@@ -74,6 +88,11 @@ class ResultsLog:
         self._file.flush()
         os.fsync(self._file.fileno())
         self.done.update(r["id"] for r in records)
+        for r in records:
+            if r.get("status") == "error":
+                self.failed.add(r["id"])
+            else:
+                self.failed.discard(r["id"])
 
     def close(self) -> None:
         self._file.close()
