@@ -22,8 +22,9 @@ import torch
 
 from stylex.data import build_dataset
 from stylex.runtime import OrtEngine, TorchEngine
+from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "model_store" / "shapes32" / "1"
+DEFAULT_MODEL = DEFAULT_MODEL_DIR
 
 
 def measure(engine, x: torch.Tensor, batch: int, top_k: int, seconds: float) -> dict:

@@ -246,7 +246,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     index, num_shards = resolve_shard(args.shard_index, args.num_shards)
     items = shard(list_inputs(args.input), index, num_shards)
-    engine = load_engine(args.model, args.device, args.batch_size)
+    from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+
+    engine = load_engine(args.model or DEFAULT_MODEL_DIR, args.device, args.batch_size)
     target = int(args.target) if args.target is not None and args.target.isdigit() else args.target
     summary = run_batch_job(
         engine, items, args.out, shard_index=index, num_shards=num_shards, top_k=args.top_k,
@@ -381,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("batch", help="explain a folder, glob or manifest; sharded, resumable")
     p.add_argument("input", help="image folder, quoted glob, or manifest (.txt / .jsonl)")
     p.add_argument("--out", required=True, help="output folder (results JSONL, PNGs, summary)")
-    p.add_argument("--model", default="model_store/shapes32/1", help="model or run directory")
+    p.add_argument("--model", help="model or run directory (default: the shipped model)")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--target", help="class to move toward (name or index; default runner-up)")
     p.add_argument("--shift", type=float, default=1.0)
@@ -414,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("demo", help="serve the shipped model and explain sample images")
     p.add_argument("--out", default="runs/demo", help="output folder")
-    p.add_argument("--model", help="model folder (default: the shipped model_store/shapes32/1)")
+    p.add_argument("--model", help="model folder (default: the shipped model_store/shapes32/2)")
     p.add_argument("--num-images", type=int, default=6)
     p.add_argument("--top-k", type=int, default=3)
     p.set_defaults(func=cmd_demo)

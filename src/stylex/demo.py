@@ -21,8 +21,9 @@ from PIL import Image
 from stylex.data import build_dataset, to_uint8_image
 from stylex.errors import StylexError, UnavailableError
 from stylex.fileio import atomic_path
+from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "model_store" / "shapes32" / "1"
+DEFAULT_MODEL = DEFAULT_MODEL_DIR
 
 
 def _free_port() -> int:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "model_store" / "shapes32" / "1"
+from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+
+MODEL_DIR = DEFAULT_MODEL_DIR  # the shipped model
 NUM_GOOD = 12
 
 

@@ -7,14 +7,15 @@ import io
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "model_store" / "shapes32" / "1"
+from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+
+MODEL_DIR = DEFAULT_MODEL_DIR  # the shipped model
 
 
 class ServerThread:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any
 
 from stylex.errors import ConfigError
+from stylex.runtime.model_dir import DEFAULT_MODEL_DIR as SHIPPED_MODEL_DIR
 
-DEFAULT_MODEL_DIR = str(Path(__file__).resolve().parents[3] / "model_store" / "shapes32" / "1")
+DEFAULT_MODEL_DIR = str(SHIPPED_MODEL_DIR)
 MiB = 1024 * 1024
 
 

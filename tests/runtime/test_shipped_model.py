@@ -1,0 +1,38 @@
+"""The shipped default model: complete, verified, small enough, and its card quotes its metrics."""
+
+from __future__ import annotations
+
+import json
+
+from stylex.runtime import read_model_dir
+from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+
+MAX_BYTES = 25 * 1000 * 1000
+
+
+def test_shipped_model_is_verified_with_an_accepted_fp16_variant():
+    model = read_model_dir(DEFAULT_MODEL_DIR)
+    assert model.class_names == ["not_red", "red"] and model.resolution == 32
+    assert model.precisions == ["fp32", "fp16"]
+    assert model.manifest["variants"]["fp16"]["check"]["accepted"]
+    assert read_model_dir(DEFAULT_MODEL_DIR, "fp16").precision == "fp16"
+    assert len(model.catalog.for_class(0)) > 0 and len(model.catalog.for_class(1)) > 0
+
+
+def test_shipped_model_is_under_25_mb():
+    total = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir())
+    assert total < MAX_BYTES, total
+
+
+def test_model_card_quotes_the_evaluation():
+    card = (DEFAULT_MODEL_DIR / "MODEL_CARD.md").read_text()
+    metrics = json.loads((DEFAULT_MODEL_DIR / "evaluation.json").read_text())
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    assert metrics["run_step"] == manifest["provenance"]["step"]
+    assert f"**{metrics['fidelity']['agreement']:.3f}**" in card
+    flips = metrics["flip_rate"]["attfind"]
+    assert f"{flips['1']:.3f} / **{flips['5']:.3f}** / {flips['10']:.3f}" in card
+    for method in ("wu", "random"):
+        f = metrics["flip_rate"][method]
+        assert f"{f['1']:.3f} / {f['5']:.3f} / {f['10']:.3f}" in card
+    assert f"{metrics['fidelity']['l1']:.3f} / {metrics['fidelity']['perceptual']:.3f}" in card
