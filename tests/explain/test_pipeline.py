@@ -194,6 +194,14 @@ def test_evaluate_and_report(attfind_run, capsys):
     assert 0.0 <= fid["agreement"] <= 1.0 and fid["l1"] > 0
     assert metrics["alignment"]["rule_factors"] == ["hue"]
     assert set(metrics["alignment"]["share"]) == {"attfind", "wu", "random"}
+    probe_info = attfind_run / "probes" / "factor_probe.json"
+    assert json.loads(probe_info.read_text())["scores"]["epochs"] == 1
+    # The cached probe serves only the settings it was trained with.
+    code = main(["evaluate", str(attfind_run), "--num-images", "8", "--probe-epochs", "2",
+                 "--max-k", "2", "--device", "cpu", "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    info = json.loads(probe_info.read_text())
+    assert info["scores"]["epochs"] == 2 and info["settings"]["epochs"] == 2
     capsys.readouterr()
     code = main(["report", str(attfind_run), "--top", "2", "--num-examples", "2", "--gif",
                  "--device", "cpu", "--no-progress"])  # fmt: skip

@@ -76,11 +76,14 @@ def _baseline_lists(
 def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool):
     folder = ctx.run_dir / PROBE_DIR
     weights, info_path = folder / "factor_probe.safetensors", folder / "factor_probe.json"
+    wanted = {"epochs": settings.probe_epochs, "images": settings.probe_images,
+              "seed": settings.seed}  # fmt: skip
     if weights.is_file() and info_path.is_file():
         info = json.loads(info_path.read_text())
-        probe = FactorProbe(**info["config"])
-        probe.load_state_dict(load_file(str(weights)))
-        return probe.eval().to(ctx.device), info["scores"]
+        if info.get("settings") == wanted:  # a probe trained otherwise is trained again
+            probe = FactorProbe(**info["config"])
+            probe.load_state_dict(load_file(str(weights)))
+            return probe.eval().to(ctx.device), info["scores"]
     dataset = ctx.dataset(None, settings.probe_images, EVAL_SEED_OFFSET + 1)
     probe, scores = train_factor_probe(
         dataset, epochs=settings.probe_epochs, seed=settings.seed, device=ctx.device,
@@ -89,7 +92,7 @@ def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool
     with atomic_path(weights) as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in probe.state_dict().items()}
         save_file(state, str(tmp))
-    write_json(info_path, {"config": probe.config, "scores": scores})
+    write_json(info_path, {"config": probe.config, "scores": scores, "settings": wanted})
     return probe.eval().to(ctx.device), scores
 
 
