@@ -416,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("demo", help="serve the shipped model and explain sample images")
     p.add_argument("--out", default="runs/demo", help="output folder")
-    p.add_argument("--model", help="model folder (default: the shipped model_store/shapes32/2)")
+    p.add_argument("--model", help="model folder (default: the shipped model_store/shapes32/3)")
     p.add_argument("--num-images", type=int, default=6)
     p.add_argument("--top-k", type=int, default=3)
     p.set_defaults(func=cmd_demo)

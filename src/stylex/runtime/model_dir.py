@@ -27,7 +27,7 @@ from stylex.explain.catalog import AttributeCatalog
 
 MANIFEST_NAME = "manifest.json"
 # The model shipped in the repository; what `stylex serve`, `demo` and `batch` use by default.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "model_store" / "shapes32" / "2"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "model_store" / "shapes32" / "3"
 SCHEMA_VERSION = 1
 # graph name -> (file, input names, output names)
 GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
