@@ -102,6 +102,29 @@ def test_throughput_grows_with_batching() -> None:
     assert batched_s < unbatched_s / 3
 
 
+def test_lone_client_stops_paying_the_delay_and_bursts_still_batch() -> None:
+    async def main() -> None:
+        rec = Recorder()
+        batcher = DynamicBatcher(rec, max_batch_size=8, max_delay_ms=60.0)
+        await batcher.start()
+        latencies = []
+        for i in range(7):  # one client, a request every ~80 ms: longer gaps than the delay
+            t0 = time.perf_counter()
+            await batcher.submit(i)
+            latencies.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.08)
+        # No arrival history yet: the first request waits the whole delay for company.
+        assert latencies[0] >= 0.06
+        # With the history showing sparse arrivals, a lone request runs at once.
+        assert max(latencies[5:]) < 0.03, latencies
+        # A burst of concurrent requests is still grouped (more than one is queued).
+        await asyncio.gather(*(batcher.submit(10 + i) for i in range(6)))
+        await batcher.stop()
+        assert rec.batches[7:] == [[10 + i for i in range(6)]]
+
+    run(main())
+
+
 def test_per_item_exception_reaches_only_that_item() -> None:
     def odd_fails(items: list[int]) -> list[int | BaseException]:
         return [ValueError(f"odd {i}") if i % 2 else 10 * i for i in items]

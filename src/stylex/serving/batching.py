@@ -3,9 +3,11 @@
 One asyncio worker takes the oldest queued item, waits up to `max_delay_ms` (counted from when
 that item was queued) for more, up to `max_batch_size`, and runs the batch in a dedicated
 single-thread executor: the event loop stays responsive and batches run one at a time, which is
-what a single engine wants. The queue is bounded: when it is full, `submit` refuses at once with
-RESOURCE_EXHAUSTED instead of growing memory. Items whose deadline passed or whose caller went
-away are dropped before the batch runs, never computed.
+what a single engine wants. The wait is skipped for a lone item when requests have been arriving
+further apart than `max_delay_ms` (the median of the last 16 gaps): a single client then pays no
+delay, while bursts of concurrent requests still fill batches. The queue is bounded: when it is
+full, `submit` refuses at once with RESOURCE_EXHAUSTED instead of growing memory. Items whose
+deadline passed or whose caller went away are dropped before the batch runs, never computed.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class DynamicBatcher(Generic[T, R]):
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closing = False
+        self._last_arrival: float | None = None
+        self._gaps: deque[float] = deque(maxlen=16)  # seconds between recent arrivals
 
     @property
     def queue_depth(self) -> int:
@@ -135,6 +139,10 @@ class DynamicBatcher(Generic[T, R]):
         if deadline is not None and deadline <= time.monotonic():
             raise DeadlineExceeded(f"{self.name} request arrived after its deadline")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        now = time.monotonic()
+        if self._last_arrival is not None:
+            self._gaps.append(now - self._last_arrival)
+        self._last_arrival = now
         self._pending.append(_Entry(item, deadline, future))
         self._report_depth()
         self._wakeup.set()
@@ -158,10 +166,19 @@ class DynamicBatcher(Generic[T, R]):
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            await self._gather(self._pending[0].queued_at + self.max_delay_ms / 1000.0)
+            if len(self._pending) > 1 or self._company_expected():
+                await self._gather(self._pending[0].queued_at + self.max_delay_ms / 1000.0)
             batch = self._take()
             if batch:
                 await self._run(loop, batch)
+
+    def _company_expected(self) -> bool:
+        """Whether another request is likely to arrive within max_delay_ms: yes until there is
+        a history of arrivals, then only if their median gap is shorter than the delay."""
+        if len(self._gaps) < 4:
+            return True
+        median = sorted(self._gaps)[len(self._gaps) // 2]
+        return median < self.max_delay_ms / 1000.0
 
     async def _gather(self, until: float) -> None:
         """Wait for more items until the batch is full, `until` (monotonic) passes or we close."""
