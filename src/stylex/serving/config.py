@@ -8,6 +8,7 @@ from typing import Any
 
 from stylex.errors import ConfigError
 from stylex.runtime.model_dir import DEFAULT_MODEL_DIR as SHIPPED_MODEL_DIR
+from stylex.runtime.model_dir import PRECISIONS
 
 DEFAULT_MODEL_DIR = str(SHIPPED_MODEL_DIR)
 MiB = 1024 * 1024
@@ -42,8 +43,8 @@ class ServeConfig:
             raise ConfigError(f"max_delay_ms must be >= 0, got {self.max_delay_ms}")
         if not 0 <= self.metrics_port < 65536:
             raise ConfigError(f"metrics_port {self.metrics_port} out of range [0, 65535]")
-        if self.precision not in ("fp32", "fp16"):
-            raise ConfigError(f"precision {self.precision!r}: expected fp32 or fp16")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r}: expected one of {list(PRECISIONS)}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both tls_cert and tls_key (or neither)")
 
