@@ -9,6 +9,7 @@ RUN/samples/step-*.png     rows: real | reconstruction | random sample
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ class TrainedRun:
     E: Encoder  # eval mode
     step: int
     classifier_path: Path | None  # the copy inside the run directory
+    weights_sha256: str = ""  # of G_ema's and E's weight files: which networks these are
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedRun:
@@ -78,6 +80,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Trained
     load_module_weights(G, ckpt / "G_ema.safetensors")
     load_module_weights(E, ckpt / "E.safetensors")
     step = json.loads((ckpt / "state.json").read_text())["step"]
+    digest = hashlib.sha256()
+    for name in ("G_ema.safetensors", "E.safetensors"):
+        digest.update((ckpt / name).read_bytes())
     return TrainedRun(
         run_dir=run_dir,
         config=config,
@@ -86,6 +91,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Trained
         E=E.to(device).eval().requires_grad_(False),
         step=step,
         classifier_path=_classifier_path(run_dir, config),
+        weights_sha256=digest.hexdigest(),
     )
 
 

@@ -3,6 +3,7 @@ and write the attribute catalog.
 
 Work is kept in RUN/attfind/ so an interrupted run continues where it stopped:
     encoded.safetensors   conv/rgb styles and base logits of the N images
+    encoded.json          what they were encoded with (checkpoint weights, classifier, images)
     effects.npy           [N, 2, S, C] float32, memory-mapped: RAM use is bounded by a chunk
     progress.json         settings and the image chunks already done
 """
@@ -56,11 +57,34 @@ class AttFindSettings:
             raise ConfigError(f"screen_top must be >= 0, got {self.screen_top}")
         return self
 
-    def effects_key(self) -> str:
-        """Identity of the effect tensor: what must match for a resumed run to reuse it."""
-        keys = ("num_images", "shift", "screen_top", "chunk_images", "data")
-        blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
+    def encoded_key(self, ctx: RunContext) -> str:
+        """Identity of the encoded images: which images, and which networks encoded them (the
+        checkpoint's weights and the classifier file), so more training never reuses them."""
+        classifier = ctx.run.classifier_path
+        blob = json.dumps(
+            {
+                "num_images": self.num_images,
+                "data": self.data,
+                "weights": ctx.run.weights_sha256,
+                "step": ctx.run.step,
+                "classifier": _file_sha256(classifier) if classifier else None,
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def effects_key(self, ctx: RunContext) -> str:
+        """Identity of the effect tensor: what must match for a resumed run to reuse it."""
+        keys = ("shift", "screen_top", "chunk_images")
+        blob = json.dumps(
+            {"encoded": self.encoded_key(ctx), **{k: getattr(self, k) for k in keys}},
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @torch.no_grad()
@@ -81,10 +105,12 @@ def encode_images(
 
 
 def _load_or_encode(ctx: RunContext, work: Path, settings: AttFindSettings, progress: bool) -> dict:
-    path = work / "encoded.safetensors"
-    if path.is_file():
-        enc = load_file(str(path))
-        if enc["conv"].shape[0] == settings.num_images:
+    path, key_path = work / "encoded.safetensors", work / "encoded.json"
+    key = settings.encoded_key(ctx)
+    if path.is_file() and key_path.is_file():
+        if json.loads(key_path.read_text()).get("key") == key:
+            enc = load_file(str(path))
+            settings.num_images = int(enc["conv"].shape[0])  # as after encoding (fewer images)
             return enc
     dataset = ctx.dataset(settings.data, settings.num_images, ATTFIND_SEED_OFFSET)
     if len(dataset) < settings.num_images:
@@ -95,6 +121,7 @@ def _load_or_encode(ctx: RunContext, work: Path, settings: AttFindSettings, prog
     enc = encode_images(ctx, x)
     with atomic_path(path) as tmp:
         save_file(enc, str(tmp))
+    write_json(key_path, {"key": key, "run_step": ctx.run.step})
     return enc
 
 
@@ -110,7 +137,7 @@ def compute_effects(
     n, num_coords = enc["conv"].shape
     num_classes = enc["logits"].shape[1]
     effects_path, progress_path = work / "effects.npy", work / "progress.json"
-    key = settings.effects_key()
+    key = settings.effects_key(ctx)
     state = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
     shape = (n, 2, num_coords, num_classes)
     if state.get("key") != key or not effects_path.is_file():
