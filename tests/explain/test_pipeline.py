@@ -12,7 +12,7 @@ from PIL import Image
 
 from stylex.cli import main
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.context import load_context
+from stylex.explain.context import ATTFIND_SEED_OFFSET, load_context, stack_images
 from stylex.explain.effects import EffectEngine
 from stylex.explain.find import AttFindSettings, run_attfind
 from stylex.models import Styles
@@ -183,7 +183,7 @@ def test_explain_unreadable_image_and_missing_catalog(trained_run, attfind_run, 
 @pytest.mark.slow
 def test_evaluate_and_report(attfind_run, capsys):
     code = main(["evaluate", str(attfind_run), "--num-images", "24", "--probe-epochs", "1",
-                 "--device", "cpu", "--no-progress"])  # fmt: skip
+                 "--probe-images", "1000", "--device", "cpu", "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((attfind_run / "metrics.json").read_text())
     for method in ("attfind", "wu", "random"):
@@ -194,11 +194,25 @@ def test_evaluate_and_report(attfind_run, capsys):
     assert 0.0 <= fid["agreement"] <= 1.0 and fid["l1"] > 0
     assert metrics["alignment"]["rule_factors"] == ["hue"]
     assert set(metrics["alignment"]["share"]) == {"attfind", "wu", "random"}
+    faith = metrics["faithfulness"]
+    assert faith["num_images"] == 24
+    assert set(faith["reconstruction"]) == set(faith["probe_on_real"]) == {
+        "shape_acc", "stripes_acc", "hue_err_turns", "size_mae", "pos_x_mae", "pos_y_mae",
+        "bg_mae"}  # fmt: skip
+    success = metrics["per_image_success"]
+    assert success["num_images"] == 24 and success["top_k"] == 5
+    for kind in ("top1", "joint"):
+        m = metrics["minimality"][kind]
+        assert m["num_counterfactuals"] == 24 and m["rule_factors"] == ["hue"]
+        # A counterfactual that is not "only rule factors" changes at least one other factor.
+        assert m["mean_other_changed"] >= 1 - m["only_rule_share"] - 1e-6
+        assert (m["mean_other_changed"] == 0) == (m["only_rule_share"] == 1.0)
     probe_info = attfind_run / "probes" / "factor_probe.json"
     assert json.loads(probe_info.read_text())["scores"]["epochs"] == 1
     # The cached probe serves only the settings it was trained with.
     code = main(["evaluate", str(attfind_run), "--num-images", "8", "--probe-epochs", "2",
-                 "--max-k", "2", "--device", "cpu", "--no-progress"])  # fmt: skip
+                 "--probe-images", "1000", "--max-k", "2", "--device", "cpu",
+                 "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     info = json.loads(probe_info.read_text())
     assert info["scores"]["epochs"] == 2 and info["settings"]["epochs"] == 2
@@ -209,4 +223,41 @@ def test_evaluate_and_report(attfind_run, capsys):
     html = (attfind_run / "report.html").read_text()
     assert html.count("<img") >= 4 and "http://" not in html and "https://" not in html
     assert "flip" in html.lower()
+    assert "faithfulness" in html and "per_image_success" in html and "minimality" in html
     assert len(list((attfind_run / "report-gifs").glob("*.gif"))) == 4
+
+
+def test_more_training_is_not_explained_with_the_old_checkpoints_work(trained_run, tmp_path):
+    # AttFind keeps its encoded images and effects for resuming; after the run trains further,
+    # both must be recomputed for the new checkpoint, not reused from the old one.
+    from safetensors.torch import load_file
+
+    from stylex.training.config import resolve_config
+    from stylex.training.trainer import train
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    settings = AttFindSettings(num_images=4, chunk_images=2)
+    run_attfind(load_context(run, "cpu"), settings, progress=False)
+    old = load_file(str(run / "attfind" / "encoded.safetensors"))["conv"]
+    old_effects = np.load(run / "attfind" / "effects.npy").copy()
+
+    stored = json.loads((run / "config.json").read_text())["train"]
+    overrides = {k: str(stored[k]) for k in ("resolution", "num_images", "batch_size",
+                                             "channel_max", "classifier")}  # fmt: skip
+    overrides.update(steps="62", checkpoint_every="62", sample_every="1000")
+    train(resolve_config("tiny", overrides), run, resume=True, progress=False)
+    ctx = load_context(run, "cpu")
+    assert ctx.run.step == 62
+    catalog = run_attfind(ctx, settings, progress=False)
+    new = load_file(str(run / "attfind" / "encoded.safetensors"))
+    assert not torch.allclose(new["conv"], old)
+    # The styles are the new networks' encoding, and the effects were computed from them.
+    x = stack_images(ctx.dataset(None, 4, ATTFIND_SEED_OFFSET), 4)
+    p = torch.softmax(ctx.C(x), dim=1)
+    torch.testing.assert_close(new["conv"], ctx.G.styles(ctx.E(x), p).conv, atol=1e-5, rtol=0)
+    direct = EffectEngine(ctx.G, ctx.C).effects(Styles(new["conv"], new["rgb"]), catalog.stats)
+    effects = np.load(run / "attfind" / "effects.npy")
+    np.testing.assert_allclose(effects, direct.numpy(), atol=1e-5)
+    assert not np.allclose(effects, old_effects)
+    assert catalog.settings["run_step"] == 62
