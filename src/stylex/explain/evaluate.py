@@ -4,9 +4,13 @@ On held-out images (the run's data set drawn with another seed):
 - fidelity: L1 / perceptual distance of reconstructions, classifier agreement (argmax, KL);
 - sufficiency: flip rate @k (top-k applied jointly) for AttFind, the Wu et al. StyleSpace
   baseline and random coordinates;
-- on `shapes`: ground-truth alignment: which generating factor each attribute changes (a factor
-  probe trained on the shapes factors reads the images) and the share of the top-k attributes
-  that change a factor the label rule depends on, for AttFind and for the Wu baseline.
+- per-image success: the share of images whose top-1 counterfactual, and whose top-k
+  attributes applied jointly, reach P(target) >= 0.5 (explained as the service explains them);
+- on `shapes`, with a factor probe trained on the shapes factors reading the images:
+  reconstruction faithfulness (the factors of x' against the true factors of x, beside the
+  probe's own score on x), counterfactual minimality (which factors each counterfactual changes
+  besides the label rule's), and ground-truth alignment (which factor each attribute changes;
+  the share of the top-k attributes that change a factor the rule depends on).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,33 +28,47 @@ from stylex.errors import ConfigError
 from stylex.explain.baselines import random_baseline, wu_baseline
 from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import EVAL_SEED_OFFSET, RunContext, stack_images
+from stylex.explain.explainer import Explainer
+from stylex.explain.faithfulness import (
+    counterfactual_minimality,
+    per_image_success,
+    reconstruction_faithfulness,
+)
 from stylex.explain.metrics import encode, flip_rate_at_k, reconstruction_fidelity
 from stylex.explain.probes import (
     FactorProbe,
     alignment_share,
     attribute_factors,
+    factor_columns,
     train_factor_probe,
 )
 from stylex.fileio import atomic_path, write_json
 from stylex.training.perceptual import build_perceptual
 
 METRICS_NAME = "metrics.json"
+RECONSTRUCTION_NAME = "metrics-reconstruction.json"  # `stylex evaluate --reconstruction-only`
 PROBE_DIR = "probes"
+PROBE_WIDTH = 32  # see EvalSettings.probe_epochs for what it reaches
 
 
 @dataclass
 class EvalSettings:
     num_images: int = 200  # held-out images
     max_k: int = 10  # flip rate @1..max_k
+    success_k: int = 5  # per-image success: top-1 and the top-k applied jointly
     shift: float = 1.0
-    probe_images: int = 4000  # shapes images the factor probe is trained on
-    probe_epochs: int = 15  # 4000 images x 15 epochs: shape acc 0.91, R2 > 0.93 at 32 px
+    probe_images: int = 12000  # shapes images the factor probe is trained on
+    probe_epochs: int = 12  # see PROBE_NOTE
     alignment_images: int = 64  # images each attribute is applied to for the factor probe
     data: str | None = None
     seed: int = 0
+    probe_dir: str | None = None  # where the factor probe is cached (default RUN/probes); runs
+    # of one resolution and data seed can share one probe
 
     def validate(self) -> EvalSettings:
-        for name in ("num_images", "max_k", "probe_images", "probe_epochs", "alignment_images"):
+        names = ("num_images", "max_k", "success_k", "probe_images", "probe_epochs",
+                 "alignment_images")  # fmt: skip
+        for name in names:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         return self
@@ -74,10 +93,12 @@ def _baseline_lists(
 
 
 def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool):
-    folder = ctx.run_dir / PROBE_DIR
+    folder = Path(settings.probe_dir) if settings.probe_dir else ctx.run_dir / PROBE_DIR
     weights, info_path = folder / "factor_probe.safetensors", folder / "factor_probe.json"
+    data_seed = int(ctx.run.config.get("train", {}).get("seed", 0)) + EVAL_SEED_OFFSET + 1
     wanted = {"epochs": settings.probe_epochs, "images": settings.probe_images,
-              "seed": settings.seed}  # fmt: skip
+              "seed": settings.seed, "resolution": ctx.resolution, "data_seed": data_seed,
+              "width": PROBE_WIDTH}  # fmt: skip
     if weights.is_file() and info_path.is_file():
         info = json.loads(info_path.read_text())
         if info.get("settings") == wanted:  # a probe trained otherwise is trained again
@@ -87,7 +108,7 @@ def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool
     dataset = ctx.dataset(None, settings.probe_images, EVAL_SEED_OFFSET + 1)
     probe, scores = train_factor_probe(
         dataset, epochs=settings.probe_epochs, seed=settings.seed, device=ctx.device,
-        progress=progress,
+        progress=progress, width=PROBE_WIDTH,
     )  # fmt: skip
     with atomic_path(weights) as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in probe.state_dict().items()}
@@ -124,18 +145,69 @@ def _alignment(
     return out
 
 
+def _shapes_rule_factors(dataset) -> list[str] | None:
+    info = dataset.describe()
+    if info.get("kind") == "shapes" and info.get("rule_factors"):
+        return list(info["rule_factors"])
+    return None
+
+
 def evaluate_run(
-    ctx: RunContext, settings: EvalSettings | None = None, *, progress: bool = True
+    ctx: RunContext,
+    settings: EvalSettings | None = None,
+    *,
+    progress: bool = True,
+    reconstruction_only: bool = False,  # fidelity and faithfulness only: no catalog needed
 ) -> dict[str, Any]:
-    """Evaluate a run with an attribute catalog; writes RUN/metrics.json and returns it."""
+    """Evaluate a run; writes RUN/metrics.json (RUN/metrics-reconstruction.json with
+    `reconstruction_only`) and returns it. Needs the attribute catalog unless
+    `reconstruction_only`."""
     settings = (settings or EvalSettings()).validate()
     t0 = time.perf_counter()
-    catalog = AttributeCatalog.load(ctx.run_dir)
+    catalog = None if reconstruction_only else AttributeCatalog.load(ctx.run_dir)
     dataset = ctx.dataset(settings.data, settings.num_images, EVAL_SEED_OFFSET)
     x = stack_images(dataset, settings.num_images)
     enc = encode(ctx.G, ctx.E, ctx.C, x.to(ctx.device), progress=progress)
     perceptual = build_perceptual("auto").to(ctx.device)
-    fidelity = reconstruction_fidelity(x.to(ctx.device), enc, perceptual)
+    metrics: dict[str, Any] = {
+        "settings": asdict(settings),
+        "num_images": int(x.shape[0]),
+        "run_step": ctx.run.step,
+        "fidelity": reconstruction_fidelity(x.to(ctx.device), enc, perceptual),
+    }
+    rule_factors = _shapes_rule_factors(dataset)
+    probe = None
+    if rule_factors:
+        probe, _ = _load_or_train_probe(ctx, settings, progress)
+        metrics["faithfulness"] = reconstruction_faithfulness(
+            probe, x, enc.reconstructions, factor_columns(dataset)
+        )
+    if catalog is not None:
+        metrics.update(_explanation_metrics(ctx, catalog, x, enc, settings))
+        if probe is not None:
+            cf_images = metrics.pop("_counterfactual_images")
+            metrics["minimality"] = {
+                kind: counterfactual_minimality(
+                    probe, cf_images["reconstruction"], cf_images[kind], rule_factors
+                )
+                for kind in ("top1", "joint")
+            }
+            wu, rnd = metrics.pop("_baselines")
+            metrics["alignment"] = _alignment(
+                ctx, enc.styles, catalog, wu, rnd, rule_factors, settings, progress
+            )
+        metrics.pop("_counterfactual_images", None)
+        metrics.pop("_baselines", None)
+    metrics["seconds"] = round(time.perf_counter() - t0, 2)
+    write_json(ctx.run_dir / (RECONSTRUCTION_NAME if reconstruction_only else METRICS_NAME),
+               metrics)  # fmt: skip
+    return metrics
+
+
+def _explanation_metrics(
+    ctx: RunContext, catalog: AttributeCatalog, x: torch.Tensor, enc, settings: EvalSettings
+) -> dict[str, Any]:
+    """Flip rates (AttFind, Wu, random) and per-image success; "_"-keys are for the caller."""
     num_classes = len(catalog.class_names)
     ks = list(range(1, settings.max_k + 1))
     wu, rnd = _baseline_lists(
@@ -147,19 +219,14 @@ def evaluate_run(
             ctx.G, ctx.C, enc.styles, catalog.stats, lists, enc.predicted, ks=ks,
             shift=settings.shift, probs=enc.probs_rec,
         )  # fmt: skip
-    metrics: dict[str, Any] = {
-        "settings": asdict(settings),
-        "num_images": int(x.shape[0]),
-        "run_step": ctx.run.step,
-        "fidelity": fidelity,
+    explainer = Explainer(ctx.G, ctx.E, ctx.C, catalog)
+    success, cf_images = per_image_success(
+        explainer, x, top_k=settings.success_k, shift=settings.shift
+    )
+    return {
         "flip_rate": flip,
+        "per_image_success": success,
         "num_attfind_attributes": {c: len(v) for c, v in catalog.classes.items()},
+        "_counterfactual_images": cf_images,
+        "_baselines": (wu, rnd),
     }
-    info = dataset.describe()
-    if info.get("kind") == "shapes" and info.get("rule_factors"):
-        metrics["alignment"] = _alignment(
-            ctx, enc.styles, catalog, wu, rnd, list(info["rule_factors"]), settings, progress
-        )
-    metrics["seconds"] = round(time.perf_counter() - t0, 2)
-    write_json(ctx.run_dir / METRICS_NAME, metrics)
-    return metrics

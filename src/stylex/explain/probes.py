@@ -102,7 +102,7 @@ class FactorProbe(nn.Module):
         return self.head(torch.cat(pooled, dim=1))
 
 
-def _factor_columns(dataset: ImageDataset) -> dict[str, np.ndarray]:
+def factor_columns(dataset: ImageDataset) -> dict[str, np.ndarray]:
     if hasattr(dataset, "factor_table"):
         return dataset.factor_table()
     if isinstance(dataset, SubsetDataset) and hasattr(dataset.parent, "factor_table"):
@@ -164,7 +164,7 @@ def train_factor_probe(
     (cos, sin), and hue's mean circular error in turns."""
     if epochs < 1:
         raise InvalidArgumentError(f"epochs {epochs!r} is not valid; expected >= 1")
-    columns = _factor_columns(dataset)
+    columns = factor_columns(dataset)
     n = len(dataset)
     num_val = round(n * val_fraction)
     if not 0 < num_val < n:

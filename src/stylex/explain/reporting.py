@@ -70,7 +70,11 @@ def report_run(
     metrics_path = ctx.run_dir / METRICS_NAME
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     if metrics is not None:
-        metrics = {k: v for k, v in metrics.items() if k in ("fidelity", "flip_rate", "alignment")}
+        shown = ("fidelity", "faithfulness", "per_image_success", "minimality", "flip_rate",
+                 "alignment")  # fmt: skip
+        metrics = {k: metrics[k] for k in shown if k in metrics}
+        for kind in metrics.get("minimality", {}).values():
+            kind.pop("tolerance", None)  # settings, not results; kept in metrics.json
         if "alignment" in metrics:
             metrics["alignment"] = {"share": metrics["alignment"]["share"]}
     samples = sorted((ctx.run_dir / "samples").glob("*.png"))[-1:]
