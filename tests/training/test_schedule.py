@@ -1,6 +1,6 @@
 import pytest
 
-from stylex.training.schedule import ENCODER, RANDOM, AlternatingSchedule
+from stylex.training.schedule import ENCODER, RANDOM, WARMUP, AlternatingSchedule
 
 
 def test_alternation_is_a_function_of_the_step_only():
@@ -18,3 +18,12 @@ def test_every_third_step_and_encoder_only():
 def test_invalid_period():
     with pytest.raises(ValueError, match="encoder_every"):
         AlternatingSchedule(0)
+
+
+def test_warmup_steps_come_first_then_the_alternation():
+    s = AlternatingSchedule(encoder_every=2, warmup_steps=3)
+    assert [s.kind(i) for i in range(7)] == [WARMUP] * 3 + [RANDOM, ENCODER, RANDOM, ENCODER]
+    assert s.counts(0, 7) == {ENCODER: 2, RANDOM: 2, WARMUP: 3}
+    assert s.counts(3, 7) == {ENCODER: 2, RANDOM: 2, WARMUP: 0}
+    with pytest.raises(ValueError, match="warmup_steps"):
+        AlternatingSchedule(2, warmup_steps=-1)

@@ -133,3 +133,38 @@ def test_trained_run_loads_back_with_its_own_classifier_copy(tmp_path, shapes_cl
         rec = run.G(run.E(x), p)
     assert rec.shape == x.shape
     assert torch.isfinite(rec).all()
+
+
+def test_warmup_trains_encoder_and_generator_without_the_discriminator(tmp_path, shapes_classifier):
+    run = tmp_path / "run"
+    cfg = tiny(shapes_classifier, steps=3, rec_warmup_steps=2, checkpoint_every=1,
+               keep_checkpoints=10)  # fmt: skip
+    result = train(cfg, run, progress=False)
+    ckpts = {p.name: p for p in (run / "checkpoints").glob("step-*")}
+    d1, d2, d3 = (weights(ckpts[f"step-00000{i}"], "D") for i in (1, 2, 3))
+    e1, e2 = weights(ckpts["step-000001"], "E"), weights(ckpts["step-000002"], "E")
+    # Warm-up steps 0 and 1 train E (and G) on reconstructions only: D is never updated and
+    # no adversarial term is logged; step 2 is the first discriminator step.
+    assert all(torch.equal(d1[k], d2[k]) for k in d1)
+    assert any(not torch.equal(d2[k], d3[k]) for k in d2)
+    assert any(not torch.equal(e1[k], e2[k]) for k in e1)
+    assert "E_adv" not in result.history[0] and "D_real" not in result.history[0]
+    assert "rec_l1" in result.history[0] and "D_real" in result.history[2]
+    state = json.loads((ckpts["step-000003"] / "state.json").read_text())
+    assert state["kind_counts"] == {"encoder": 1, "random": 0, "warmup": 2}
+
+
+def test_resume_with_other_options_records_what_changed(tmp_path, shapes_classifier):
+    run = tmp_path / "run"
+    train(tiny(shapes_classifier, steps=2), run, progress=False)
+    train(tiny(shapes_classifier, steps=2), run, progress=False, resume=True)  # nothing new
+    assert "resumes" not in json.loads((run / "config.json").read_text())
+    train(tiny(shapes_classifier, steps=3, lr_e=0.0005), run, progress=False, resume=True)
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["lr_e"] == 0.0005 and config["train"]["steps"] == 3
+    assert config["resumes"] == [
+        {
+            "step": 2,
+            "changed": {"steps": {"from": 2, "to": 3}, "lr_e": {"from": 0.001, "to": 0.0005}},
+        }
+    ]

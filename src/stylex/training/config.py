@@ -6,6 +6,7 @@ new configuration trains the same networks on the same data.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
@@ -42,6 +43,7 @@ class TrainConfig:
     channel_base: int = 16384
     channel_max: int = 512
     mbstd_group_size: int = 4
+    synthesis_input: str = "const"  # "const" (StyleGAN2) or "fourier" (see models.generator)
     # optimisation
     steps: int = 10000  # optimizer steps (one step = one global batch for G, E and D)
     batch_size: int = 32  # global batch, split over processes and accumulation rounds
@@ -52,6 +54,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.0, 0.99)
     ema_half_life_kimg: float = 10.0  # G_ema half-life in thousands of images
     encoder_every: int = 2  # every N-th step is an encoder step, the others random-z steps
+    rec_warmup_steps: int = 0  # first steps train E and G as an autoencoder only (no D)
     # Grouped (per-sample weight) convs instead of scale-conv-scale: the same function, but
     # slower in bench/train_throughput.py on both CPU and an H200, so off by default.
     fused_modconv: bool = False
@@ -82,6 +85,8 @@ class TrainConfig:
         for name in ("lr_g", "lr_d", "lr_e"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.rec_warmup_steps < 0:
+            raise ConfigError(f"rec_warmup_steps must be >= 0, got {self.rec_warmup_steps}")
         if self.loss.r1_interval < 1:
             raise ConfigError(f"loss.r1_interval must be >= 1, got {self.loss.r1_interval}")
         if self.perceptual not in ("auto", "lpips", "pyramid"):
@@ -121,6 +126,28 @@ PRESETS: dict[str, dict[str, Any]] = {
         sample_every=100,
         checkpoint_every=100,
     ),
+    # The CPU recipe (docs/training-recipe.md): the tiny networks with a Fourier synthesis
+    # input, a reconstruction warm-up, a 10x perceptual weight and Adam beta1 0.9. Meant to be
+    # run with a wall-clock limit (`--set max_minutes=...`); the step count is only a cap.
+    "cpu32": dict(
+        resolution=32,
+        z_dim=64,
+        w_dim=64,
+        mapping_layers=2,
+        channel_base=1024,
+        channel_max=64,
+        synthesis_input="fourier",
+        batch_size=16,
+        steps=100000,
+        lr_e=0.001,
+        betas=(0.9, 0.99),
+        rec_warmup_steps=12000,
+        ema_half_life_kimg=0.5,
+        loss=LossWeights(rec_perceptual=1.0),
+        log_every=100,
+        sample_every=1000,
+        checkpoint_every=500,
+    ),
     # The built-in data sets at 32 px: hours on a CPU, minutes on a GPU.
     "small32": dict(
         resolution=32,
@@ -145,6 +172,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         steps=40000,
         lr_e=0.0005,
         ema_half_life_kimg=5.0,
+    ),
+    # The CPU recipe's changes on the small64 networks, for a GPU. Not yet measured on one.
+    "gpu64": dict(
+        resolution=64,
+        z_dim=256,
+        w_dim=256,
+        mapping_layers=4,
+        channel_base=8192,
+        channel_max=256,
+        synthesis_input="fourier",
+        batch_size=32,
+        steps=60000,
+        lr_e=0.0005,
+        betas=(0.9, 0.99),
+        rec_warmup_steps=20000,
+        ema_half_life_kimg=5.0,
+        loss=LossWeights(rec_perceptual=1.0),
     ),
     # The released StylEx model's architecture: 256 px, 5,760 StyleSpace coordinates.
     "paper256": dict(
@@ -198,7 +242,7 @@ def resolve_config(preset: str, overrides: dict[str, str] | None = None) -> Trai
     """Start from a preset and apply `key=value` overrides (`loss.r1_gamma=0.5` for nested)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    cfg = TrainConfig(**PRESETS[preset])
+    cfg = TrainConfig(**copy.deepcopy(PRESETS[preset]))  # overrides must not edit the preset
     for key, raw in (overrides or {}).items():
         target, name = cfg, key
         if key.startswith("loss."):
@@ -218,5 +262,6 @@ ARCH_KEYS = (
     "channel_base",
     "channel_max",
     "mbstd_group_size",
+    "synthesis_input",
 )
 DATA_KEYS = ("data", "data_rule", "num_images", "classifier")

@@ -6,6 +6,7 @@ Generator on random-z steps: adversarial loss of G(mapping(z), p), p = the real 
 classifier probabilities (optionally a classifier term on those samples).
 Generator + encoder on encoder steps, x' = G(E(x), p): adversarial, 1.0 L1(x', x) +
 0.1 perceptual(x', x), 0.1 L1(E(x'), E(x)), 1.0 KL(softmax C(x) || softmax C(x')).
+Warm-up steps are encoder steps without the adversarial term (D is not run at all).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 
 from stylex.models import Discriminator, Encoder, Generator
 from stylex.training.config import LossWeights
-from stylex.training.schedule import ENCODER, RANDOM
+from stylex.training.schedule import ENCODER, RANDOM, WARMUP
 
 
 def classifier_kl(p_target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -43,7 +44,7 @@ class StylexLoss:
     def accumulate_gradients(
         self,
         phase: str,  # 'G' (generator and encoder), 'D' (discriminator), 'Dreg' (R1)
-        kind: str,  # 'encoder' or 'random': the schedule's step kind
+        kind: str,  # 'warmup', 'encoder' or 'random': the schedule's step kind
         x_real: torch.Tensor,  # [N, 3, R, R] in [-1, 1]
         p_real: torch.Tensor,  # [N, num_classes] softmax(C(x_real))
         z: torch.Tensor,  # [N, z_dim]
@@ -63,10 +64,13 @@ class StylexLoss:
                     loss_cls = classifier_kl(p_real, self.C(x_fake))
                     total = total + wts.classifier_random * loss_cls
                     stats["G_cls_random"] = loss_cls.item()
-            elif kind == ENCODER:
+            elif kind in (ENCODER, WARMUP):
                 w = self.E(x_real)
                 x_rec = self.G(w, p_real, noise_mode="random")
-                loss_adv = F.softplus(-self.D(x_rec, p_real)).mean()
+                if kind == ENCODER:
+                    loss_adv = F.softplus(-self.D(x_rec, p_real)).mean()
+                else:  # warm-up: an autoencoder, D plays no part
+                    loss_adv = torch.zeros((), device=x_real.device)
                 loss_l1 = (x_rec - x_real).abs().mean()
                 loss_perc = self.perceptual(x_rec.float(), x_real.float()).mean()
                 loss_w = (self.E(x_rec) - w).abs().mean()
@@ -78,8 +82,9 @@ class StylexLoss:
                     + wts.rec_w * loss_w
                     + wts.classifier * loss_cls
                 )
+                if kind == ENCODER:
+                    stats["E_adv"] = loss_adv.item()
                 stats.update(
-                    E_adv=loss_adv.item(),
                     rec_l1=loss_l1.item(),
                     rec_perc=loss_perc.item(),
                     rec_w=loss_w.item(),

@@ -4,6 +4,11 @@ StylEx alternates (a) encoder steps, x -> E -> G, trained with the reconstructio
 losses, and (b) ordinary StyleGAN steps, z -> mapping -> w -> G. The schedule is a pure function
 of the step number, independent of gradient accumulation or the number of processes (a public
 reproduction tied it to accumulation and never trained its encoder at accumulation 1).
+
+An optional reconstruction warm-up comes first: for `warmup_steps` steps, E and G are trained
+as an autoencoder (reconstruction and classifier losses, no discriminator), so the adversarial
+game starts from a generator that already renders what the encoder saw. See
+docs/training-recipe.md for the measured reason.
 """
 
 from __future__ import annotations
@@ -12,21 +17,31 @@ from dataclasses import dataclass
 
 ENCODER = "encoder"
 RANDOM = "random"
+WARMUP = "warmup"
+KINDS = (WARMUP, ENCODER, RANDOM)
 
 
 @dataclass(frozen=True)
 class AlternatingSchedule:
-    encoder_every: int = 2  # every N-th step (0, N, 2N, ...) is an encoder step
+    encoder_every: int = 2  # after the warm-up, every N-th step (0, N, 2N, ...) is an encoder step
+    warmup_steps: int = 0  # steps [0, warmup_steps) are reconstruction-only warm-up steps
 
     def __post_init__(self) -> None:
         if self.encoder_every < 1:
             raise ValueError(f"encoder_every must be >= 1, got {self.encoder_every}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
 
     def kind(self, step: int) -> str:
-        """'encoder' or 'random' for global step `step` (0-based)."""
+        """'warmup', 'encoder' or 'random' for global step `step` (0-based)."""
+        if step < self.warmup_steps:
+            return WARMUP
         return ENCODER if step % self.encoder_every == 0 else RANDOM
 
     def counts(self, start: int, stop: int) -> dict[str, int]:
-        """Number of steps of each kind in [start, stop)."""
+        """Number of steps of each kind in [start, stop) (warm-up only when there is one)."""
         kinds = [self.kind(s) for s in range(start, stop)]
-        return {ENCODER: kinds.count(ENCODER), RANDOM: kinds.count(RANDOM)}
+        out = {ENCODER: kinds.count(ENCODER), RANDOM: kinds.count(RANDOM)}
+        if self.warmup_steps:
+            out[WARMUP] = kinds.count(WARMUP)
+        return out

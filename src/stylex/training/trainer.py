@@ -37,7 +37,7 @@ from stylex.training.config import ARCH_KEYS, DATA_KEYS, TrainConfig
 from stylex.training.data_stream import BatchStream
 from stylex.training.losses import StylexLoss
 from stylex.training.perceptual import build_perceptual
-from stylex.training.schedule import ENCODER, AlternatingSchedule
+from stylex.training.schedule import RANDOM, WARMUP, AlternatingSchedule
 
 LOG_NAME = "log.csv"
 
@@ -60,6 +60,7 @@ def arch_from(cfg: TrainConfig, num_classes: int) -> ArchConfig:
         channel_base=cfg.channel_base,
         channel_max=cfg.channel_max,
         mbstd_group_size=cfg.mbstd_group_size,
+        synthesis_input=cfg.synthesis_input,
     )
 
 
@@ -76,15 +77,30 @@ def _check_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
     if not has_config:
         raise CheckpointError(f"cannot resume: {run_dir} holds no run ({CONFIG_NAME} missing)")
     stored = read_run_config(run_dir)["train"]
+    defaults = TrainConfig()  # options added later are absent from older runs' configs
     diffs = [
-        f"{k}={stored.get(k)!r} (stored) vs {getattr(cfg, k)!r} (now)"
+        f"{k}={stored.get(k, getattr(defaults, k))!r} (stored) vs {getattr(cfg, k)!r} (now)"
         for k in (*ARCH_KEYS, *DATA_KEYS, "batch_size", "seed")
-        if stored.get(k) != getattr(cfg, k)
+        if stored.get(k, getattr(defaults, k)) != getattr(cfg, k)
     ]
     if diffs:
         raise CheckpointError(
             f"run directory {run_dir} was trained with another configuration: " + "; ".join(diffs)
         )
+
+
+def _record_resume(run_dir: Path, cfg: TrainConfig, step: int) -> None:
+    """Options may change on resume (learning rates, loss weights, the warm-up, time limits);
+    config.json then describes the newest settings and lists, per resume, what changed from
+    which step on, so the run's history stays readable."""
+    config = read_run_config(run_dir)
+    new, old = json.loads(json.dumps(cfg.to_dict())), config["train"]  # tuples as JSON lists
+    changed = {k: {"from": old.get(k), "to": v} for k, v in new.items() if old.get(k) != v}
+    if not changed:
+        return
+    config["train"] = new
+    config.setdefault("resumes", []).append({"step": step, "changed": changed})
+    write_json(run_dir / CONFIG_NAME, config)
 
 
 def _copy_classifier(path: Path, run_dir: Path) -> str:
@@ -204,13 +220,15 @@ def train(
     modules = {"G": G, "G_ema": G_ema, "E": E, "D": D}
     perceptual = build_perceptual(cfg.perceptual).to(device)
     loss = StylexLoss(G, E, D, C, perceptual, cfg.loss)
-    schedule = AlternatingSchedule(cfg.encoder_every)
+    schedule = AlternatingSchedule(cfg.encoder_every, cfg.rec_warmup_steps)
 
     start_step = 0
     resumed_from: int | None = None
     if resume and (ckpt := latest_checkpoint(run_dir)) is not None:
         state = load_checkpoint(ckpt, modules, optimizers)
         start_step = resumed_from = state["step"]
+        if info.is_main:
+            _record_resume(run_dir, cfg, start_step)
         if info.enabled:  # RNG states are saved by rank 0 only: give each rank its own stream
             torch.manual_seed(cfg.seed * 7919 + info.rank + 104729 * start_step)
     elif info.is_main:
@@ -279,12 +297,12 @@ def train(
             p_all = torch.softmax(C(x_all).float(), dim=1)
         chunks = list(zip(x_all.split(micro), p_all.split(micro), z_all.split(micro), strict=True))
         scale = 1.0 / len(chunks)
-        phases = [("D", [D], ["D"])]
-        if step % cfg.loss.r1_interval == 0:
-            phases.append(("Dreg", [D], ["D"]))
-        phases.append(
-            ("G", [G, E] if kind == ENCODER else [G], ["G", "E"] if kind == ENCODER else ["G"])
-        )
+        phases = []
+        if kind != WARMUP:  # the warm-up trains an autoencoder: no discriminator yet
+            phases.append(("D", [D], ["D"]))
+            if step % cfg.loss.r1_interval == 0:
+                phases.append(("Dreg", [D], ["D"]))
+        phases.append(("G", [G], ["G"]) if kind == RANDOM else ("G", [G, E], ["G", "E"]))
         for phase, trained, opt_names in phases:
             for module in (G, E, D):
                 _set_requires_grad(module, module in trained)
