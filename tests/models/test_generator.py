@@ -2,11 +2,13 @@ import pytest
 import torch
 
 from stylex.errors import ConfigError
-from stylex.models import ArchConfig, Discriminator, Encoder, Generator
+from stylex.models import ArchConfig, Discriminator, Encoder, Generator, Styles
 from stylex.models.layers import modulated_conv2d
 
 
-def tiny_cfg(resolution: int = 16, num_classes: int = 2) -> ArchConfig:
+def tiny_cfg(
+    resolution: int = 16, num_classes: int = 2, synthesis_input: str = "const"
+) -> ArchConfig:
     return ArchConfig(
         resolution=resolution,
         num_classes=num_classes,
@@ -15,6 +17,7 @@ def tiny_cfg(resolution: int = 16, num_classes: int = 2) -> ArchConfig:
         mapping_layers=2,
         channel_base=512,
         channel_max=32,
+        synthesis_input=synthesis_input,
     )
 
 
@@ -181,3 +184,28 @@ def test_minibatch_stddev_groups_are_consecutive_samples():
     expected = x[:4].std(dim=0, unbiased=False).mean()
     torch.testing.assert_close(full[0, 5, 0, 0], expected, rtol=1e-4, atol=1e-4)
     assert minibatch_stddev(torch.randn(6, 5, 4, 4), 4).shape == (6, 6, 4, 4)  # falls back to 3
+
+
+def test_fourier_input_keeps_stylespace_and_moves_content_with_its_transform():
+    torch.manual_seed(0)
+    const, fourier = Generator(tiny_cfg()), Generator(tiny_cfg(synthesis_input="fourier"))
+    # StyleSpace is the same; the input's 4 transform parameters sit with the toRGB styles.
+    assert fourier.layout.num_conv == const.layout.num_conv
+    assert fourier.layout.num_rgb == const.layout.num_rgb + 4
+    assert fourier.layout.layer("b4.input").kind == "rgb"
+    G = fourier.eval()
+    styles = G.styles(torch.randn(2, 32), torch.full((2, 2), 0.5))
+    block = G.blocks[0].input
+    params = G.layout.split(styles.rgb, "rgb")["b4.input"]
+    base = block(params)
+    # Translating by exactly one cell of the 4x4 grid moves the feature map by one pixel.
+    moved = params.clone()
+    moved[:, 0] += 0.5  # one cell of the 4x4 grid spans 0.5 of [-1, 1]
+    shifted = block(moved)
+    torch.testing.assert_close(shifted[..., 1:], base[..., :-1], atol=1e-5, rtol=0)
+    # Through the whole generator: the image follows the input's style.
+    rgb = styles.rgb.clone()
+    rgb[:, G.layout.layer("b4.input").offset] += 0.3
+    assert not torch.allclose(G.synthesize(Styles(styles.conv, rgb)), G.synthesize(styles))
+    with pytest.raises(ConfigError, match="synthesis_input"):
+        tiny_cfg(synthesis_input="learned")

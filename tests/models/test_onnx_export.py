@@ -19,9 +19,10 @@ class _Synthesis(torch.nn.Module):
         return self.g.synthesize(Styles(conv, rgb), noise_mode="const")
 
 
-def test_synthesis_exports_with_dynamic_batch(tmp_path):
+@pytest.mark.parametrize("synthesis_input", ["const", "fourier"])
+def test_synthesis_exports_with_dynamic_batch(tmp_path, synthesis_input):
     torch.manual_seed(0)
-    g = Generator(tiny_cfg()).eval()
+    g = Generator(tiny_cfg(synthesis_input=synthesis_input)).eval()
     styles = g.styles(torch.randn(2, 32), torch.full((2, 2), 0.5))
     path = tmp_path / "synthesis.onnx"
     torch.onnx.export(

@@ -13,6 +13,7 @@ from stylex.errors import ConfigError
 
 MIN_RESOLUTION = 16
 MAX_RESOLUTION = 1024
+SYNTHESIS_INPUTS = ("const", "fourier")
 
 
 def check_resolution(resolution: int) -> int:
@@ -38,11 +39,18 @@ class ArchConfig:
     channel_max: int = 512  # cap on channels per layer
     mbstd_group_size: int = 4  # discriminator minibatch-stddev group (0 disables)
     w_avg_beta: float = 0.995  # decay of the tracked mean w (used by truncation)
+    # Synthesis input: "const" (StyleGAN2's learned 4x4 constant) or "fourier" (Fourier features
+    # on a grid that (w, p) moves, scales and rotates; see generator.FourierInput).
+    synthesis_input: str = "const"
 
     def __post_init__(self) -> None:
         check_resolution(self.resolution)
         if self.num_classes < 1:
             raise ConfigError(f"num_classes must be >= 1, got {self.num_classes}")
+        if self.synthesis_input not in SYNTHESIS_INPUTS:
+            raise ConfigError(
+                f"synthesis_input {self.synthesis_input!r} not in {list(SYNTHESIS_INPUTS)}"
+            )
         for name in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -4,6 +4,11 @@ mapping:    z [N, z_dim] -> w [N, w_dim]                  (unconditional, 8 FC, 
 styles:     (w, p) -> Styles(conv [N, S], rgb [N, T])     (every affine takes [w || p])
 synthesize: Styles -> x [N, 3, R, R]                      (4x4 constant, modulated convs, skip)
 
+With `synthesis_input="fourier"` the 4x4 constant is replaced by Fourier features on a
+coordinate grid that an affine of (w, p) translates, scales and rotates (`FourierInput`). Its
+four transform parameters are a style layer outside StyleSpace, like the toRGB styles, so they
+travel in `Styles.rgb` and StyleSpace itself is unchanged.
+
 `synthesize(styles(w, p))` is the ordinary forward pass; editing a StyleSpace coordinate means
 changing one column of `Styles.conv` and synthesizing again. No hooks, no patched biases.
 """
@@ -119,6 +124,55 @@ class ToRGB(nn.Module):
         return x + self.bias[None, :, None, None]
 
 
+class FourierInput(nn.Module):
+    """The 4x4 synthesis input as a function of where the object is: fixed random Fourier
+    features evaluated on a pixel grid that is moved, scaled and rotated by a transform
+    predicted from (w, p), then mixed by a learned 1x1 weight.
+
+    A learned constant can only place content by re-weighting a fixed 4x4 pattern, so position,
+    size and rotation must be built up by later layers; here a phase shift moves every feature
+    continuously, which makes geometry a few numbers instead of a long search.
+    """
+
+    NUM_PARAMS = 4  # translation x, y; log scale; rotation (turns)
+    MAX_FREQ = 0.75  # cycles per unit of the [-1, 1] grid: below the 4x4 grid's Nyquist (1.0)
+    MAX_LOG_SCALE = math.log(2.0)  # the grid may shrink or grow by up to 2x
+
+    def __init__(self, channels: int, cond_dim: int, size: int = 4) -> None:
+        super().__init__()
+        self.channels = channels
+        self.size = size
+        self.affine = FullyConnected(cond_dim, self.NUM_PARAMS, bias_init=0.0)
+        with torch.no_grad():  # identity transform at initialisation
+            self.affine.weight.mul_(0.1)
+        g = torch.Generator().manual_seed(0)
+        direction = torch.randn(channels, 2, generator=g)
+        direction = direction / direction.norm(dim=1, keepdim=True)
+        radius = torch.rand(channels, 1, generator=g).sqrt() * self.MAX_FREQ
+        self.register_buffer("freqs", direction * radius)  # [C, 2] cycles per unit
+        self.register_buffer("phases", torch.rand(channels, generator=g))  # [C] turns
+        coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+        grid = torch.stack(torch.meshgrid(coords, coords, indexing="xy"), dim=-1)
+        self.register_buffer("grid", grid.reshape(-1, 2))  # [H*W, 2] (x, y)
+        self.weight = nn.Parameter(torch.randn(channels, channels))
+
+    def forward(self, params: torch.Tensor) -> torch.Tensor:
+        """params [N, 4] (the input's style) -> features [N, C, size, size]."""
+        tx, ty = params[:, 0:1], params[:, 1:2]  # [N, 1]
+        inv_scale = torch.exp(-torch.tanh(params[:, 2:3]) * self.MAX_LOG_SCALE)
+        turn = params[:, 3:4] * (2 * math.pi)
+        cos, sin = torch.cos(turn), torch.sin(turn)
+        gx = self.grid[None, :, 0] - tx  # [N, HW]
+        gy = self.grid[None, :, 1] - ty
+        # Rotate the grid by -turn and scale it: the content turns by +turn and grows.
+        u = (cos * gx + sin * gy) * inv_scale
+        v = (-sin * gx + cos * gy) * inv_scale
+        arg = u[:, None, :] * self.freqs[None, :, 0:1] + v[:, None, :] * self.freqs[None, :, 1:2]
+        feats = torch.sin(2 * math.pi * (arg + self.phases[None, :, None]))  # [N, C, HW]
+        mixed = torch.matmul(self.weight / math.sqrt(self.channels), feats)
+        return mixed.reshape(params.shape[0], self.channels, self.size, self.size)
+
+
 class SynthesisBlock(nn.Module):
     """One resolution: (const | conv0 with upsampling) -> conv1 -> toRGB added to the skip image."""
 
@@ -128,8 +182,13 @@ class SynthesisBlock(nn.Module):
         out_channels = cfg.channels(resolution)
         self.resolution = resolution
         self.name = f"b{resolution}"
+        self.input: FourierInput | None = None
         if resolution == 4:
-            self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
+            if cfg.synthesis_input == "fourier":
+                self.const = None
+                self.input = FourierInput(out_channels, cond_dim)
+            else:
+                self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
             self.conv0 = None
             self.img_up = None
         else:
@@ -152,9 +211,13 @@ class SynthesisBlock(nn.Module):
         rgb_style: torch.Tensor,  # [N, C]
         noise_mode: str,
         fused: bool,
+        input_style: torch.Tensor | None = None,  # [N, 4] transform of a FourierInput
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.conv0 is None:
-            x = self.const[None].expand(rgb_style.shape[0], -1, -1, -1)
+            if self.input is not None:
+                x = self.input(input_style)
+            else:
+                x = self.const[None].expand(rgb_style.shape[0], -1, -1, -1)
             x = self.conv1(x, conv_styles[0], noise_mode, fused)
         else:
             x = self.conv0(x, conv_styles[0], noise_mode, fused)
@@ -176,6 +239,12 @@ class Generator(nn.Module):
         self.fused_modconv = False
         layers, conv_offset, rgb_offset = [], 0, 0
         for block in self.blocks:
+            if block.input is not None:
+                # Outside StyleSpace, like toRGB: kept with the rgb styles, never edited.
+                n = FourierInput.NUM_PARAMS
+                layers.append(StyleLayer(f"{block.name}.input", "rgb", block.resolution, n,
+                                         rgb_offset))  # fmt: skip
+                rgb_offset += n
             for name, layer in block.conv_layers():
                 res, ch = layer.resolution, layer.in_channels
                 layers.append(StyleLayer(name, "conv", res, ch, conv_offset))
@@ -198,6 +267,8 @@ class Generator(nn.Module):
         wp = torch.cat([w, p.to(w.dtype)], dim=1)
         conv, rgb = [], []
         for block in self.blocks:
+            if block.input is not None:
+                rgb.append(block.input.affine(wp))
             conv.extend(layer.affine(wp) for _, layer in block.conv_layers())
             rgb.append(block.torgb.affine(wp))
         return Styles(torch.cat(conv, dim=1), torch.cat(rgb, dim=1))
@@ -218,8 +289,8 @@ class Generator(nn.Module):
         if (start_block > 0) != (state is not None):
             raise ValueError("start_block > 0 needs the state before that block, and only then")
         x, img = state if state is not None else (None, None)
-        for block, conv_styles, rgb_style in self._block_styles(styles, start_block):
-            x, img = block(x, img, conv_styles, rgb_style, noise_mode, self.fused_modconv)
+        for block, conv_styles, rgb_style, inp in self._block_styles(styles, start_block):
+            x, img = block(x, img, conv_styles, rgb_style, noise_mode, self.fused_modconv, inp)
         return img
 
     def synthesis_states(
@@ -228,8 +299,8 @@ class Generator(nn.Module):
         """The (x, img) input state of every block (None for the first) for `styles`."""
         states: list[tuple[torch.Tensor, torch.Tensor] | None] = [None]
         x = img = None
-        for block, conv_styles, rgb_style in self._block_styles(styles, 0):
-            x, img = block(x, img, conv_styles, rgb_style, noise_mode, self.fused_modconv)
+        for block, conv_styles, rgb_style, inp in self._block_styles(styles, 0):
+            x, img = block(x, img, conv_styles, rgb_style, noise_mode, self.fused_modconv, inp)
             states.append((x, img))
         return states[:-1]
 
@@ -244,7 +315,8 @@ class Generator(nn.Module):
         rgb = self.layout.split(styles.rgb, "rgb")
         for block in list(self.blocks)[start_block:]:
             conv_styles = [conv[name] for name, _ in block.conv_layers()]
-            yield block, conv_styles, rgb[f"{block.name}.torgb"]
+            inp = rgb[f"{block.name}.input"] if block.input is not None else None
+            yield block, conv_styles, rgb[f"{block.name}.torgb"], inp
 
     def forward(
         self,
