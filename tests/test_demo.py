@@ -17,3 +17,21 @@ def test_demo_serves_the_shipped_model_and_writes_explanations(tmp_path, capsys)
         assert result["predicted"] in ("not_red", "red")
         assert len(result["attributes"]) == 2
         assert (folder / "counterfactual-2.png").stat().st_size > 0
+    # The contact sheet shows, per image, the input, the reconstruction and the counterfactuals
+    # the service returned: its first cell is sample-00 upscaled 4x, its second the PNG served.
+    import numpy as np
+    from PIL import Image
+
+    from stylex.explain.visuals import GAP_PX, MARGIN_PX, PAIR_GAP_PX, text_strip
+
+    sheet = np.asarray(Image.open(tmp_path / "contact-sheet.png").convert("RGB"))
+    cell = 32 * 4
+    assert sheet.shape[1] == 4 * cell + 3 * PAIR_GAP_PX + 2 * MARGIN_PX
+    title_px = text_strip("x", sheet.shape[1] - 2 * MARGIN_PX).height
+    top = MARGIN_PX + title_px + GAP_PX
+    for col, png in ((0, tmp_path / "images" / "sample-00.png"),
+                     (1, folders[0] / "reconstruction.png")):  # fmt: skip
+        left = MARGIN_PX + col * (cell + PAIR_GAP_PX)
+        want = np.asarray(Image.open(png).convert("RGB")).repeat(4, axis=0).repeat(4, axis=1)
+        np.testing.assert_array_equal(sheet[top : top + cell, left : left + cell], want)
+    assert "contact sheet" in out

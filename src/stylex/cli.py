@@ -189,11 +189,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from stylex.explain.context import load_context
     from stylex.explain.evaluate import EvalSettings, evaluate_run
 
+    probe = {k: v for k, v in (("probe_epochs", args.probe_epochs),
+                               ("probe_images", args.probe_images)) if v is not None}  # fmt: skip
     settings = EvalSettings(num_images=args.num_images, max_k=args.max_k, shift=args.shift,
-                            probe_epochs=args.probe_epochs, data=args.data)  # fmt: skip
+                            data=args.data, probe_dir=args.probe_dir, **probe)  # fmt: skip
     metrics = evaluate_run(
-        load_context(args.run_dir, args.device), settings, progress=not args.no_progress
-    )
+        load_context(args.run_dir, args.device), settings, progress=not args.no_progress,
+        reconstruction_only=args.reconstruction_only,
+    )  # fmt: skip
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -264,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train G, E and D for a classifier")
-    p.add_argument("--preset", default="tiny", help="tiny | small32 | small64 | paper256")
+    p.add_argument(
+        "--preset", default="tiny", help="tiny | cpu32 | small32 | small64 | gpu64 | paper256"
+    )
     p.add_argument("--data", help="shapes | digits | PATH to an image folder")
     p.add_argument("--rule", help="label rule of a built-in data set (or an expression for shapes)")
     p.add_argument("--num-images", type=int, help="use at most this many training images")
@@ -334,12 +339,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("evaluate", help="fidelity, flip rates and alignment -> metrics.json")
+    p = sub.add_parser(
+        "evaluate", help="fidelity, faithfulness, flip rates, success, minimality -> metrics.json"
+    )
     p.add_argument("run_dir")
     p.add_argument("--num-images", type=int, default=200, help="held-out images")
     p.add_argument("--max-k", type=int, default=10)
     p.add_argument("--shift", type=float, default=1.0)
-    p.add_argument("--probe-epochs", type=int, default=15, help="factor probe training (shapes)")
+    p.add_argument("--probe-epochs", type=int, help="factor probe training epochs (shapes)")
+    p.add_argument("--probe-images", type=int, help="images the factor probe trains on (shapes)")
+    p.add_argument("--probe-dir", help="cache folder of the factor probe (default RUN/probes)")
+    p.add_argument(
+        "--reconstruction-only",
+        action="store_true",
+        help="only fidelity and faithfulness (no attribute catalog needed) -> "
+        "metrics-reconstruction.json; for comparing checkpoints and recipes quickly",
+    )
     p.add_argument("--data", help="held-out images (default: the run's data set, other seed)")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
@@ -442,13 +457,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from stylex.demo import DEFAULT_MODEL, run_demo, summary_lines
+    from stylex.demo import DEFAULT_MODEL, run_demo, summary_lines, write_contact_sheet
 
     out = Path(args.out)
     model = Path(args.model) if args.model else DEFAULT_MODEL
     results = run_demo(out, model_dir=model, num_images=args.num_images, top_k=args.top_k)
     print("\n".join(summary_lines(results)))
     print(f"demo: explanations (JSON + counterfactual PNGs) in {out / 'explanations'}")
+    sheet = write_contact_sheet(results, out / "contact-sheet.png")
+    print(f"demo: contact sheet (input | reconstruction | counterfactuals) in {sheet}")
     return 0
 
 

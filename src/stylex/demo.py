@@ -94,6 +94,40 @@ def run_demo(
     return results
 
 
+def _png_tensor(data: bytes):
+    import io
+
+    import numpy as np
+    import torch
+
+    arr = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32)
+    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
+
+
+def write_contact_sheet(results: list[dict[str, Any]], path: Path) -> Path:
+    """One PNG: per image, input | reconstruction | its counterfactuals, with P(target) under
+    each (read back from the files the demo wrote, i.e. what the service returned)."""
+    from stylex.explain.visuals import contact_sheet, save_png
+
+    rows = []
+    for r in results:
+        folder, target = Path(r["output"]), r["target"]
+        cells = [
+            (_png_tensor(Path(r["image"]).read_bytes()),
+             f"input: {r['predicted']}\nP({target})={r['probs'][target]:.2f}"),
+            (_png_tensor((folder / "reconstruction.png").read_bytes()),
+             f"reconstruction\nP({target})={r['probs_reconstruction'][target]:.2f}"),
+        ]  # fmt: skip
+        for a in r["attributes"]:
+            name = a["label"] or f"{a['layer']}:{a['channel']} {a['direction']}"
+            image = _png_tensor((folder / f"counterfactual-{a['rank']}.png").read_bytes())
+            cells.append((image, f"{name}\nP({target})={a['probs'][target]:.2f}"))
+        rows.append(cells)
+    title = "input | reconstruction | counterfactuals (top attribute first), P(target) under each"
+    save_png(contact_sheet(rows, title=title), path)
+    return path
+
+
 def summary_lines(results: list[dict[str, Any]]) -> list[str]:
     lines = [f"{'image':<16}{'predicted':<12}{'target':<10}{'top attribute':<24}{'dP(target)':>10}"]
     for r in results:

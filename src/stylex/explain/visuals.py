@@ -365,6 +365,23 @@ def explanation_strip(explanation: Explanation, *, scale: int = 4) -> Image.Imag
     return _pad(_hstack(cells, PAIR_GAP_PX), MARGIN_PX)
 
 
+def contact_sheet(
+    rows: list[list[tuple[torch.Tensor, str]]],  # per image: (image [3,R,R] in [-1, 1], caption)
+    *,
+    title: str = "",
+    scale: int = 4,
+) -> Image.Image:
+    """One row per image, its cells side by side with their captions under them (for example
+    input | reconstruction | counterfactuals, P(target) in each caption)."""
+    if not rows or not all(rows):
+        raise InvalidArgumentError("a contact sheet needs at least one row of at least one image")
+    strips = [_hstack([label_image(x, text, scale=scale) for x, text in row], PAIR_GAP_PX)
+              for row in rows]  # fmt: skip
+    body = _vstack(strips, PAIR_GAP_PX)
+    parts = [text_strip(title, body.width), body] if title else [body]
+    return _pad(_vstack(parts, GAP_PX), MARGIN_PX)
+
+
 def gif_shifts(steps: int, shift: float = 1.0) -> list[float]:
     """The shift of every frame of `attribute_gif`: 0 -> shift -> back, 2*steps - 2 frames."""
     if steps < 2:
