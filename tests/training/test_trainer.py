@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,21 @@ def test_resume_with_other_options_records_what_changed(tmp_path, shapes_classif
             "changed": {"steps": {"from": 2, "to": 3}, "lr_e": {"from": 0.001, "to": 0.0005}},
         }
     ]
+
+
+def test_cpu32_recipe_smoke_run_crosses_the_warmup(tmp_path, shapes_classifier):
+    overrides = {"resolution": TEST_RESOLUTION, "num_images": 64,
+                 "classifier": str(shapes_classifier), "batch_size": 8, "steps": 4,
+                 "rec_warmup_steps": 2, "log_every": 1,
+                 "sample_every": 4, "checkpoint_every": 4}  # fmt: skip
+    cfg = resolve_config("cpu32", {k: str(v) for k, v in overrides.items()})
+    assert cfg.synthesis_input == "fourier" and cfg.loss.rec_perceptual == 1.0
+    assert cfg.betas == (0.9, 0.99)
+    result = train(cfg, tmp_path / "run", progress=False)
+    kinds = ["D_real" in row for row in result.history]
+    assert kinds == [False, False, True, True]  # two warm-up steps, then D trains
+    assert all(math.isfinite(v) for row in result.history for v in row.values())
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["arch"]["synthesis_input"] == "fourier"
+    # The preset is not edited by overrides: a fresh resolve gives its own values again.
+    assert resolve_config("cpu32").rec_warmup_steps == 12000
