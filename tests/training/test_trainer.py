@@ -187,3 +187,17 @@ def test_cpu32_recipe_smoke_run_crosses_the_warmup(tmp_path, shapes_classifier):
     assert config["arch"]["synthesis_input"] == "fourier"
     # The preset is not edited by overrides: a fresh resolve gives its own values again.
     assert resolve_config("cpu32").rec_warmup_steps == 12000
+
+
+def test_resume_trains_with_the_new_learning_rate_and_betas(tmp_path, shapes_classifier):
+    run = tmp_path / "run"
+    train(tiny(shapes_classifier, steps=2), run, progress=False)
+    train(tiny(shapes_classifier, steps=3, lr_e=0.0005, betas="[0.5, 0.9]"), run,
+          progress=False, resume=True)  # fmt: skip
+    # The checkpoint written after the resume records the hyperparameters that trained its last
+    # step: the new ones, not those restored from the checkpoint it resumed from.
+    state = json.loads((latest_checkpoint(run) / "state.json").read_text())
+    e_group = state["optimizers"]["E"]["param_groups"][0]
+    assert e_group["lr"] == 0.0005 and list(e_group["betas"]) == [0.5, 0.9]
+    g_group = state["optimizers"]["G"]["param_groups"][0]
+    assert g_group["lr"] == 0.002 and list(g_group["betas"]) == [0.5, 0.9]

@@ -54,7 +54,13 @@ def _restore_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict, met
     for key, value in meta["scalars"].items():
         idx, field = key.split(".", 1)
         state.setdefault(int(idx), {})[field] = value
+    # The moments come from the checkpoint; the hyperparameters (lr, betas, ...) stay those the
+    # optimizer was built with from the current config, so a resume with a new learning rate
+    # or betas uses them (load_state_dict alone would silently restore the old ones).
+    configured = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    for group, hyper in zip(opt.param_groups, configured, strict=True):
+        group.update(hyper)
 
 
 def save_checkpoint(
