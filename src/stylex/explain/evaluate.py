@@ -58,7 +58,7 @@ class EvalSettings:
     success_k: int = 5  # per-image success: top-1 and the top-k applied jointly
     shift: float = 1.0
     probe_images: int = 12000  # shapes images the factor probe is trained on
-    probe_epochs: int = 12  # see PROBE_NOTE
+    probe_epochs: int = 12  # 12,000 x 12 at width 32: shape acc 0.995, size R2 0.989 at 32 px
     alignment_images: int = 64  # images each attribute is applied to for the factor probe
     data: str | None = None
     seed: int = 0
@@ -119,15 +119,15 @@ def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool
 
 def _alignment(
     ctx: RunContext,
+    probe: FactorProbe,
+    scores: dict[str, Any],  # the probe's held-out scores
     enc_styles,
     catalog: AttributeCatalog,
     wu: dict[int, list[tuple[int, int]]],
     rnd: dict[int, list[tuple[int, int]]],
     rule_factors: list[str],
     settings: EvalSettings,
-    progress: bool,
 ) -> dict[str, Any]:
-    probe, scores = _load_or_train_probe(ctx, settings, progress)
     n = min(settings.alignment_images, enc_styles.conv.shape[0])
     styles = type(enc_styles)(enc_styles.conv[:n], enc_styles.rgb[:n])
     ks = [k for k in (1, 3, 5, 10) if k <= settings.max_k]
@@ -178,26 +178,23 @@ def evaluate_run(
     rule_factors = _shapes_rule_factors(dataset)
     probe = None
     if rule_factors:
-        probe, _ = _load_or_train_probe(ctx, settings, progress)
+        probe, scores = _load_or_train_probe(ctx, settings, progress)
         metrics["faithfulness"] = reconstruction_faithfulness(
             probe, x, enc.reconstructions, factor_columns(dataset)
         )
     if catalog is not None:
-        metrics.update(_explanation_metrics(ctx, catalog, x, enc, settings))
+        explained, cf_images, (wu, rnd) = _explanation_metrics(ctx, catalog, x, enc, settings)
+        metrics.update(explained)
         if probe is not None:
-            cf_images = metrics.pop("_counterfactual_images")
             metrics["minimality"] = {
                 kind: counterfactual_minimality(
                     probe, cf_images["reconstruction"], cf_images[kind], rule_factors
                 )
                 for kind in ("top1", "joint")
             }
-            wu, rnd = metrics.pop("_baselines")
             metrics["alignment"] = _alignment(
-                ctx, enc.styles, catalog, wu, rnd, rule_factors, settings, progress
+                ctx, probe, scores, enc.styles, catalog, wu, rnd, rule_factors, settings
             )
-        metrics.pop("_counterfactual_images", None)
-        metrics.pop("_baselines", None)
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
     write_json(ctx.run_dir / (RECONSTRUCTION_NAME if reconstruction_only else METRICS_NAME),
                metrics)  # fmt: skip
@@ -206,8 +203,9 @@ def evaluate_run(
 
 def _explanation_metrics(
     ctx: RunContext, catalog: AttributeCatalog, x: torch.Tensor, enc, settings: EvalSettings
-) -> dict[str, Any]:
-    """Flip rates (AttFind, Wu, random) and per-image success; "_"-keys are for the caller."""
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], tuple[dict, dict]]:
+    """Flip rates (AttFind, Wu, random) and per-image success; also the counterfactual images
+    (for minimality) and the Wu and random attribute lists (for alignment)."""
     num_classes = len(catalog.class_names)
     ks = list(range(1, settings.max_k + 1))
     wu, rnd = _baseline_lists(
@@ -223,10 +221,9 @@ def _explanation_metrics(
     success, cf_images = per_image_success(
         explainer, x, top_k=settings.success_k, shift=settings.shift
     )
-    return {
+    metrics = {
         "flip_rate": flip,
         "per_image_success": success,
         "num_attfind_attributes": {c: len(v) for c, v in catalog.classes.items()},
-        "_counterfactual_images": cf_images,
-        "_baselines": (wu, rnd),
     }
+    return metrics, cf_images, (wu, rnd)
