@@ -252,10 +252,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
 
     engine = load_engine(args.model or DEFAULT_MODEL_DIR, args.device, args.batch_size)
-    target = int(args.target) if args.target is not None and args.target.isdigit() else args.target
     summary = run_batch_job(
         engine, items, args.out, shard_index=index, num_shards=num_shards, top_k=args.top_k,
-        target=target, shift=args.shift, batch_size=args.batch_size, images=not args.no_images,
+        target=args.target, shift=args.shift, batch_size=args.batch_size, images=not args.no_images,
         progress=not args.no_progress, retry_errors=args.retry_errors,
     )  # fmt: skip
     print(json.dumps(summary.to_dict(), indent=2))

@@ -78,17 +78,17 @@ def test_torn_line_is_repaired_and_redone(single_run, engine, image_dir, tmp_pat
 def test_engine_failure_is_one_items_error(engine, image_dir, tmp_path, monkeypatch):
     """A batch the engine rejects is retried item by item; only the culprit is an error."""
     items = [i for i in list_inputs(image_dir) if i.id != "corrupt.png"][:4]
-    real = type(engine).explain
+    real = type(engine).encode_styles
 
-    def explain(self, x, **kw):
+    def encode_styles(self, x, p):
         if any(torch.equal(img, x_bad) for img in x):
             raise RuntimeError("engine fell over")
-        return real(self, x, **kw)
+        return real(self, x, p)
 
     from stylex.data.images import load_image
 
     x_bad = load_image(items[2].path, engine.resolution)
-    monkeypatch.setattr(type(engine), "explain", explain)
+    monkeypatch.setattr(type(engine), "encode_styles", encode_styles)
     summary = run_batch_job(engine, items, tmp_path, images=False, progress=False)
     records = by_id(read_results(tmp_path / results_name(0, 1)))
     assert summary.errors == 1

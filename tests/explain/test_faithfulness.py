@@ -13,7 +13,6 @@ from stylex.errors import InvalidArgumentError
 from stylex.explain.attributes import apply_attributes
 from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import load_context
-from stylex.explain.explainer import Explainer
 from stylex.explain.faithfulness import (
     counterfactual_minimality,
     minimality,
@@ -23,6 +22,7 @@ from stylex.explain.faithfulness import (
 from stylex.explain.find import AttFindSettings, run_attfind
 from stylex.explain.probes import train_factor_probe
 from stylex.models import Styles
+from stylex.runtime import TorchEngine
 
 RES = 16
 N = 200
@@ -140,7 +140,7 @@ def test_per_image_success_matches_a_direct_search(trained_run, tmp_path):
     catalog = AttributeCatalog.load(run)
     dataset = build_dataset("shapes", RES, num_images=12, seed=77)
     x = torch.stack([dataset[i][0] for i in range(12)])
-    explainer = Explainer(ctx.G, ctx.E, ctx.C, catalog)
+    explainer = TorchEngine(ctx.G, ctx.E, ctx.C, catalog)
     scores, images = per_image_success(explainer, x, top_k=3, batch_size=5)
 
     # Direct: every catalog attribute of the runner-up class applied alone, the best P(target).

@@ -126,11 +126,11 @@ def test_explain_cli_writes_results(attfind_run, tmp_path, capsys):
 
 def test_explanation_counterfactual_probabilities_are_real(attfind_run):
     from stylex.explain.attributes import apply_attributes
-    from stylex.explain.explainer import Explainer
+    from stylex.runtime import TorchEngine
 
     ctx = load_context(attfind_run, "cpu")
     catalog = AttributeCatalog.load(attfind_run)
-    explainer = Explainer(ctx.G, ctx.E, ctx.C, catalog)
+    explainer = TorchEngine(ctx.G, ctx.E, ctx.C, catalog)
     x = torch.rand(2, 3, TEST_RESOLUTION, TEST_RESOLUTION) * 2 - 1
     (exp, _) = explainer.explain(x, top_k=2, target="red")
     cf = exp.counterfactuals[0]

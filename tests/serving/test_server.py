@@ -15,13 +15,13 @@ import pytest
 import torch
 from PIL import Image
 
+from stylex.data.images import decode_image_bytes
 from stylex.errors import InvalidArgumentError, ResourceExhaustedError
 from stylex.serving.client import ExplainClient
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
-from stylex.serving.torchserve.requests import decode_image_bytes
 
 from .conftest import png_bytes
 

@@ -19,12 +19,11 @@ import torch
 
 from stylex.batch.inputs import Item, safe_name
 from stylex.batch.results import ResultsLog, results_name, summary_name
-from stylex.data.images import load_image, to_uint8_image
+from stylex.data.images import load_image, write_png
 from stylex.errors import InvalidArgumentError, StylexError
-from stylex.explain.explainer import check_shift, check_top_k
-from stylex.explain.explanation import Explanation
-from stylex.explain.output import explanation_to_json
-from stylex.fileio import atomic_path, write_json
+from stylex.explain.explanation import Explanation, explanation_to_dict
+from stylex.explain.options import ExplainOptions, parse_target
+from stylex.fileio import write_json
 from stylex.runtime.engine import InferenceEngine
 
 
@@ -45,28 +44,21 @@ class Summary:
         return asdict(self)
 
 
-def _save_png(image: torch.Tensor, path: Path) -> None:
-    from PIL import Image
-
-    with atomic_path(path) as tmp:
-        Image.fromarray(to_uint8_image(image)).save(tmp, format="PNG")
-
-
 def _ok_record(item: Item, exp: Explanation, out_dir: Path, images: bool) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": item.id,
         "path": str(item.path),
         "status": "ok",
         "error": None,
-        "explanation": explanation_to_json(exp),
+        "explanation": explanation_to_dict(exp, request_id=item.id),
     }
     if images:
         folder = Path("images") / safe_name(item.id)
-        _save_png(exp.reconstruction, out_dir / folder / "reconstruction.png")
+        write_png(exp.reconstruction, out_dir / folder / "reconstruction.png")
         files = []
         for rank, cf in enumerate(exp.counterfactuals, start=1):
             name = folder / f"counterfactual-{rank}.png"
-            _save_png(cf.image, out_dir / name)
+            write_png(cf.image, out_dir / name)
             files.append(name.as_posix())
         record["images"] = {
             "reconstruction": (folder / "reconstruction.png").as_posix(),
@@ -81,7 +73,7 @@ def _error_record(item: Item, message: str) -> dict[str, Any]:
 
 
 def _explain_batch(
-    engine: InferenceEngine, items: Sequence[Item], out_dir: Path, options: dict[str, Any],
+    engine: InferenceEngine, items: Sequence[Item], out_dir: Path, options: ExplainOptions,
     images: bool,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Records for `items`, in order; one bad item never fails the others."""
@@ -92,20 +84,13 @@ def _explain_batch(
             loaded.append((item, load_image(item.path, engine.resolution)))
         except StylexError as exc:  # DataError names the file
             records[item.id] = _error_record(item, str(exc))
-    groups = [loaded] if loaded else []
-    while groups:
-        group = groups.pop()
-        try:
-            exps = engine.explain(torch.stack([x for _, x in group]), **options)
-        except Exception as exc:
-            if len(group) > 1:  # find the item that failed: retry one by one
-                groups.extend([g] for g in group)
-            else:
-                records[group[0][0].id] = _error_record(group[0][0], f"{type(exc).__name__}: {exc}")
-            continue
-        # Writing PNGs stays outside the try: a full disk should stop the job, not mark items.
-        for (item, _), exp in zip(group, exps, strict=True):
-            records[item.id] = _ok_record(item, exp, out_dir, images)
+    results = engine.explain_batch([x for _, x in loaded], options)
+    for (item, _), result in zip(loaded, results, strict=True):
+        if isinstance(result, Exception):
+            records[item.id] = _error_record(item, f"{type(result).__name__}: {result}")
+        else:
+            # Writing PNGs fails the job, not the item: a full disk should stop it.
+            records[item.id] = _ok_record(item, result, out_dir, images)
     return [records[item.id] for item in items]
 
 
@@ -128,14 +113,11 @@ def run_batch_job(
     file already holds; write OUT/summary-I-of-N.json and return the summary."""
     if batch_size < 1:
         raise InvalidArgumentError(f"batch size {batch_size} is not valid; expected >= 1")
-    check_top_k(top_k)
-    check_shift(shift)
-    if target is not None:
-        engine.catalog.class_name(target)  # an unknown class fails the job, not every item
+    # Checked once: an unknown class or a bad top_k fails the job, not every item.
+    options = ExplainOptions(top_k, parse_target(target, engine.class_names), shift)
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    options = {"top_k": top_k, "target": target, "shift": shift}
     start = time.perf_counter()
     done_now = errors = 0
     path = out_dir / results_name(shard_index, num_shards)

@@ -1,7 +1,9 @@
-"""Image files <-> tensors: loading one photo at a fixed resolution, saving a grid of samples."""
+"""Images <-> tensors, once for every caller: decoding a file or request bytes at a fixed
+resolution, encoding a tensor as PNG / JPEG bytes, saving a grid of samples."""
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
@@ -9,11 +11,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from stylex.errors import DataError
-from stylex.fileio import atomic_path
+from stylex.errors import DataError, InvalidArgumentError, ResourceExhaustedError
+from stylex.fileio import atomic_path, write_bytes
 
 # Formats the folder data set picks up; anything Pillow opens also loads through load_image.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# Formats of the images stylex returns; "none" returns no image bytes at all.
+IMAGE_FORMATS = ("png", "jpeg", "none")
+MAX_IMAGE_BYTES = 16 * 1024 * 1024  # a photo; larger payloads are refused before decoding
 
 
 def load_image(path: str | os.PathLike[str], resolution: int) -> torch.Tensor:
@@ -33,6 +38,46 @@ def load_image(path: str | os.PathLike[str], resolution: int) -> torch.Tensor:
             f"cannot read image {os.fspath(path)!r} ({type(e).__name__}: {e}); "
             f"expected an image file Pillow can open ({', '.join(IMAGE_SUFFIXES)})"
         ) from e
+
+
+def decode_image_bytes(data: bytes, resolution: int) -> torch.Tensor:
+    """Encoded image bytes (a request's payload) -> x [3,R,R] in [-1, 1], as `load_image` reads
+    a file. InvalidArgumentError names what is wrong; ResourceExhaustedError when too large."""
+    if not data:
+        raise InvalidArgumentError("image is empty; expected PNG or JPEG bytes")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ResourceExhaustedError(
+            f"image of {len(data)} bytes is larger than the limit of {MAX_IMAGE_BYTES} bytes"
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return image_to_tensor(im, resolution)
+    # Pillow signals a bad file with many exception types; each means the same thing here.
+    except Exception as e:
+        raise InvalidArgumentError(
+            f"cannot decode the image ({len(data)} bytes; {type(e).__name__}: {e}); "
+            f"expected PNG or JPEG bytes (or another format Pillow opens: "
+            f"{', '.join(IMAGE_SUFFIXES)})"
+        ) from None
+
+
+def encode_image(x: torch.Tensor, image_format: str = "png") -> bytes:
+    """x [3,H,W] in [-1, 1] -> PNG or JPEG bytes; b"" for "none". The one image encoder of
+    every transport, file writer and report."""
+    if image_format == "none":
+        return b""
+    if image_format not in IMAGE_FORMATS:
+        raise InvalidArgumentError(
+            f"image format {image_format!r} unknown; expected one of {list(IMAGE_FORMATS)}"
+        )
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8_image(x)).save(buf, format=image_format.upper())
+    return buf.getvalue()
+
+
+def write_png(x: torch.Tensor, path: str | os.PathLike[str]) -> None:
+    """Write x [3,H,W] in [-1, 1] as a PNG file, atomically (never a half-written file)."""
+    write_bytes(path, encode_image(x, "png"))
 
 
 def image_to_tensor(im: Image.Image, resolution: int) -> torch.Tensor:

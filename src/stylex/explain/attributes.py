@@ -16,6 +16,12 @@ from stylex.models.stylespace import StyleLayout
 
 TOWARD_MIN = 0
 TOWARD_MAX = 1
+DIRECTION_NAMES = ("min", "max")  # by direction: the names every layout and wire use
+
+
+def direction_name(direction: int) -> str:
+    """0 -> "min", 1 -> "max"."""
+    return DIRECTION_NAMES[direction]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from stylex.errors import ConfigError
 from stylex.explain.baselines import random_baseline, wu_baseline
 from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import EVAL_SEED_OFFSET, RunContext, stack_images
-from stylex.explain.explainer import Explainer
 from stylex.explain.faithfulness import (
     counterfactual_minimality,
     per_image_success,
@@ -217,9 +216,11 @@ def _explanation_metrics(
             ctx.G, ctx.C, enc.styles, catalog.stats, lists, enc.predicted, ks=ks,
             shift=settings.shift, probs=enc.probs_rec,
         )  # fmt: skip
-    explainer = Explainer(ctx.G, ctx.E, ctx.C, catalog)
+    from stylex.runtime import TorchEngine
+
+    engine = TorchEngine(ctx.G, ctx.E, ctx.C, catalog)
     success, cf_images = per_image_success(
-        explainer, x, top_k=settings.success_k, shift=settings.shift
+        engine, x, top_k=settings.success_k, shift=settings.shift
     )
     metrics = {
         "flip_rate": flip,

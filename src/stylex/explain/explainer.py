@@ -1,53 +1,85 @@
-"""Explain single images: encode, reconstruct, and rank attributes by what they do to *this*
-image, each with its counterfactual image and probabilities."""
+"""Explain images: encode, reconstruct, and rank attributes by what they do to *each* image,
+each with its counterfactual image and probabilities.
+
+`explain_batch` is the one explain of stylex: every engine, transport, the batch job and the CLI
+call it, with per-image options, and get one `Explanation` or one error per image back. It runs
+over a backend's primitives (`Backend`), so every backend gives the same explanations.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 
 from stylex.errors import InvalidArgumentError
 from stylex.explain.attributes import Attribute, StyleStats, apply_attributes
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.effects import EffectEngine
 from stylex.explain.explanation import Counterfactual, Explanation
-from stylex.models import Encoder, Generator, Styles
+from stylex.explain.options import PREDICTED, RUNNER_UP, ExplainOptions
 
-MAX_TOP_K = 64
-
-
-def check_top_k(top_k: int) -> int:
-    """Every entry point (CLI, engines, servers, batch jobs) accepts the same top_k range."""
-    if not 1 <= top_k <= MAX_TOP_K:
-        raise InvalidArgumentError(f"top_k {top_k} out of range [1, {MAX_TOP_K}]")
-    return top_k
-
-
-def check_shift(shift: float) -> float:
-    if not math.isfinite(shift) or shift <= 0:
-        raise InvalidArgumentError(f"shift must be a finite number > 0, got {shift}")
-    return shift
-
-
-def check_images(x: torch.Tensor, resolution: int) -> None:
-    if x.ndim != 4 or tuple(x.shape[1:]) != (3, resolution, resolution):
-        raise InvalidArgumentError(
-            f"images have shape {list(x.shape)}, expected [N, 3, {resolution}, {resolution}]"
-        )
-
+log = logging.getLogger(__name__)
 
 SynthesizeClassify = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def resolve_target(catalog: AttributeCatalog, target: int | str | None, probs: torch.Tensor) -> int:
-    """Explicit class (name or index), else the most probable class other than the predicted
-    one: the counterfactuals show what would change the decision."""
-    if target is None or target == "":
-        order = probs.argsort(descending=True)
+class Backend(Protocol):
+    """The primitives an explanation needs; tensors are CPU float32 in and out."""
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor: ...  # [N,3,R,R] -> logits [N, C]
+
+    def encode_styles(  # x [N,3,R,R], p [N, C] -> (conv [N, S], rgb [N, T])
+        self, x: torch.Tensor, p: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def synthesize_classify(  # (conv, rgb) -> (images [N,3,R,R], logits [N, C])
+        self, conv: torch.Tensor, rgb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class Explains(Backend, Protocol):
+    """A backend with its catalog and `explain` (every `InferenceEngine`)."""
+
+    catalog: AttributeCatalog
+
+    def explain(  # x [N, 3, R, R] -> one explanation per image
+        self, x: torch.Tensor, *, top_k: int = 5, target: int | str | None = None,
+        shift: float = 1.0, exhaustive: bool = False,
+    ) -> list[Explanation]: ...  # fmt: skip
+
+
+# (conv [1, S], rgb [1, T], target class, how many, shift) -> this image's best attributes
+ImageSearch = Callable[[torch.Tensor, torch.Tensor, int, int, float], list[Attribute]]
+
+
+def image_error(x: object, resolution: int) -> InvalidArgumentError | None:
+    """Why `x` cannot be explained at this resolution (None: it can)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        return InvalidArgumentError(f"image is a {type(x).__name__}; expected a float tensor")
+    if tuple(x.shape) != (3, resolution, resolution):
+        return InvalidArgumentError(
+            f"image has shape {list(x.shape)}, expected [3, {resolution}, {resolution}]"
+        )
+    if not bool(torch.isfinite(x).all()):
+        return InvalidArgumentError("image has NaN or infinite values")
+    return None
+
+
+def resolve_target(
+    target: int | str,  # ExplainOptions.target
+    probs: torch.Tensor,  # [C] of the input
+    probs_rec: torch.Tensor,  # [C] of its reconstruction
+) -> int:
+    """ExplainOptions.target -> a class index. The runner-up is read off the reconstruction,
+    the image the counterfactuals are edits of; "predicted" off the input."""
+    if target == PREDICTED:
+        return int(probs.argmax())
+    if target == RUNNER_UP:
+        order = probs_rec.argsort(descending=True)
         return int(order[1]) if len(order) > 1 else int(order[0])
-    return list(catalog.class_names).index(catalog.class_name(target))
+    return int(target)
 
 
 def rank_counterfactuals(
@@ -58,7 +90,7 @@ def rank_counterfactuals(
     targets: list[int],  # per image, the class whose probability should rise
     probs_rec: torch.Tensor,  # [N, C] probabilities of the reconstructions
     stats: StyleStats,
-    shift: float,
+    shifts: Sequence[float],  # per image
     batch_size: int,
 ) -> list[list[Counterfactual]]:
     """Apply each candidate to its image, classify, and rank per image by the rise of
@@ -68,7 +100,9 @@ def rank_counterfactuals(
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         rows = torch.tensor([i for i, _ in chunk], device=conv.device)
-        edited = torch.cat([apply_attributes(conv[i : i + 1], stats, [a], shift) for i, a in chunk])
+        edited = torch.cat(
+            [apply_attributes(conv[i : i + 1], stats, [a], shifts[i]) for i, a in chunk]
+        )
         images, logits = synthesize_classify(edited, rgb[rows])
         probs = torch.softmax(logits.float(), dim=1)
         for row, (i, attr) in enumerate(chunk):
@@ -79,86 +113,105 @@ def rank_counterfactuals(
     return out
 
 
-class Explainer:
-    """Explanations from G, E, C and an attribute catalog (torch; one device)."""
+@torch.no_grad()
+def _explain(
+    backend: Backend,
+    catalog: AttributeCatalog,
+    images: list[torch.Tensor],  # each [3, R, R], checked
+    options: list[ExplainOptions],
+    search: ImageSearch | None,
+    batch_size: int,
+) -> list[Explanation]:
+    x = torch.stack(images).detach().float().cpu()
+    probs = torch.softmax(backend.classify(x).float(), dim=1)
+    conv, rgb = backend.encode_styles(x, probs)
+    rec, logits_rec = backend.synthesize_classify(conv, rgb)
+    probs_rec = torch.softmax(logits_rec.float(), dim=1)
+    targets = [resolve_target(o.target, probs[i], probs_rec[i]) for i, o in enumerate(options)]
+    candidates = []
+    for i, (opts, target) in enumerate(zip(options, targets, strict=True)):
+        if opts.exhaustive:
+            assert search is not None  # explain_batch refuses the item otherwise
+            one = (conv[i : i + 1], rgb[i : i + 1])
+            candidates.append(search(*one, target, opts.top_k * 2, opts.shift))
+        else:
+            candidates.append(list(catalog.for_class(target)))
+    ranked = rank_counterfactuals(
+        backend.synthesize_classify, conv, rgb, candidates, targets, probs_rec, catalog.stats,
+        [o.shift for o in options], batch_size,
+    )  # fmt: skip
+    return [
+        Explanation(
+            class_names=list(catalog.class_names),
+            image=x[i],
+            reconstruction=rec[i].cpu(),
+            probs=probs[i].cpu(),
+            probs_reconstruction=probs_rec[i].cpu(),
+            target=targets[i],
+            counterfactuals=ranked[i][: options[i].top_k],
+        )
+        for i in range(len(images))
+    ]
 
-    def __init__(
-        self,
-        G: Generator,
-        E: Encoder,
-        C: torch.nn.Module,
-        catalog: AttributeCatalog,
-        batch_size: int = 64,
-    ) -> None:
-        self.G, self.E, self.C = G, E, C
-        self.catalog = catalog
-        self.batch_size = batch_size
-        self.class_names = list(catalog.class_names)
-        self.stats = catalog.stats
 
-    def resolve_target(self, target: int | str | None, probs: torch.Tensor) -> int:
-        return resolve_target(self.catalog, target, probs)
-
-    def _synthesize_classify(
-        self, conv: torch.Tensor, rgb: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        images = self.G.synthesize(Styles(conv, rgb))
-        return images, self.C(images)
-
-    @torch.no_grad()
-    def explain(
-        self,
-        x: torch.Tensor,  # [N, 3, R, R] in [-1, 1]
-        *,
-        top_k: int = 5,
-        target: int | str | None = None,  # class to move toward; None = the runner-up class
-        shift: float = 1.0,
-        exhaustive: bool = False,  # search all coordinates instead of the catalog's attributes
-    ) -> list[Explanation]:
-        check_images(x, self.G.cfg.resolution)
-        check_top_k(top_k)
-        check_shift(shift)
-        device = next(self.G.parameters()).device
-        x = x.to(device)
-        probs = torch.softmax(self.C(x).float(), dim=1)
-        styles = self.G.styles(self.E(x), probs)
-        rec = self.G.synthesize(styles)
-        probs_rec = torch.softmax(self.C(rec).float(), dim=1)
-        targets = [self.resolve_target(target, probs_rec[i]) for i in range(x.shape[0])]
-        candidates = []
-        for i, tgt in enumerate(targets):
-            if exhaustive:
-                one = Styles(styles.conv[i : i + 1], styles.rgb[i : i + 1])
-                candidates.append(self._exhaustive_candidates(one, tgt, top_k, shift))
-            else:
-                candidates.append(list(self.catalog.for_class(tgt)))
-        ranked = rank_counterfactuals(
-            self._synthesize_classify, styles.conv, styles.rgb, candidates, targets, probs_rec,
-            self.stats, shift, self.batch_size,
-        )  # fmt: skip
-        return [
-            Explanation(
-                class_names=self.class_names,
-                image=x[i].cpu(),
-                reconstruction=rec[i].cpu(),
-                probs=probs[i].cpu(),
-                probs_reconstruction=probs_rec[i].cpu(),
-                target=targets[i],
-                counterfactuals=ranked[i][:top_k],
+def explain_batch(
+    backend: Backend,
+    catalog: AttributeCatalog,
+    images: Sequence[torch.Tensor],  # each x [3, R, R] in [-1, 1]
+    options: Sequence[ExplainOptions] | ExplainOptions,  # per image, or one for all
+    *,
+    resolution: int,  # px, of the backend's networks
+    search: ImageSearch | None = None,  # needed by options.exhaustive
+    batch_size: int = 64,  # counterfactuals per synthesis + classifier call
+) -> list[Explanation | Exception]:
+    """Explain images together, each with its own options: per image, its `Explanation` or
+    the error that is that image's answer. A bad image or option fails only its own item; if
+    the batched computation fails, each item is run alone, so one bad item never fails the
+    others."""
+    if isinstance(options, ExplainOptions):
+        options = [options] * len(images)
+    if len(options) != len(images):
+        raise ValueError(f"{len(images)} images but {len(options)} options")
+    results: list[Explanation | Exception | None] = [None] * len(images)
+    todo = []
+    for i, (x, opts) in enumerate(zip(images, options, strict=True)):
+        error = image_error(x, resolution)
+        if error is None and opts.exhaustive and search is None:
+            error = InvalidArgumentError(
+                "this engine cannot search an image's own coordinates (exhaustive); use the "
+                "torch engine of a run directory"
             )
-            for i in range(x.shape[0])
-        ]
-
-    def _exhaustive_candidates(
-        self, one: Styles, target: int, top_k: int, shift: float
-    ) -> list[Attribute]:
-        """All 2 * S edits of this image through the effect engine; best logit gains first."""
-        engine = EffectEngine(self.G, self.C, shift=shift, edits_per_batch=self.batch_size * 2)
-        effects = engine.effects(one, self.stats)[0, :, :, target]  # [2, S]
-        order = effects.flatten().argsort(descending=True)[: max(top_k * 2, top_k)]
-        num_coords = effects.shape[1]
-        return [
-            Attribute.at(self.G.layout, int(j % num_coords), int(j // num_coords),
-                         mean_effect=float(effects.flatten()[j]))
-            for j in order
-        ]  # fmt: skip
+        if (
+            error is None
+            and not isinstance(opts.target, str)
+            and opts.target >= len(catalog.class_names)
+        ):
+            error = InvalidArgumentError(
+                f"class index {opts.target} out of range [0, {len(catalog.class_names)})"
+            )
+        if error is None:
+            todo.append(i)
+        else:
+            results[i] = error
+    groups = [todo] if todo else []
+    while groups:
+        group = groups.pop()
+        try:
+            exps = _explain(
+                backend, catalog, [images[i] for i in group], [options[i] for i in group],
+                search, batch_size,
+            )  # fmt: skip
+        except Exception as exc:
+            if len(group) > 1:  # find the item that failed: run each alone
+                log.warning(
+                    "a batch of %d failed (%s); explaining its items alone", len(group), exc
+                )
+                groups.extend([i] for i in group)
+            else:
+                results[group[0]] = exc
+            continue
+        for i, exp in zip(group, exps, strict=True):
+            results[i] = exp
+    done = [r for r in results if r is not None]
+    assert len(done) == len(results), "every item has its answer"
+    return done

@@ -1,12 +1,15 @@
-"""Explanations of single images: structures (the computation lives in `explainer.py`)."""
+"""Explanations of single images: the structures and their one layout as a dict (the
+computation lives in `explainer.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
-from stylex.explain.attributes import Attribute
+from stylex.data.images import encode_image
+from stylex.explain.attributes import Attribute, direction_name
 
 
 @dataclass
@@ -30,3 +33,65 @@ class Explanation:
     @property
     def predicted(self) -> int:
         return int(self.probs.argmax())
+
+
+def _probs(class_names: list[str], t: torch.Tensor) -> dict[str, float]:
+    return {n: round(float(v), 6) for n, v in zip(class_names, t.tolist(), strict=True)}
+
+
+def explanation_to_dict(
+    exp: Explanation,
+    *,
+    request_id: str = "",
+    image_format: str | None = None,  # None: no images (a JSON document); png | jpeg | none
+    reconstruction: bool = False,  # with image_format: also the reconstruction's bytes
+) -> dict[str, Any]:
+    """The one layout of an explanation, for every transport, file and client:
+
+        request_id, predicted, target, probs, probs_reconstruction, attributes: [{rank, layer,
+        channel, index, direction ("min" | "max"), label, effect, probs}]
+
+    With `image_format`, also `image_format`, `reconstruction` (bytes, b"" unless asked for)
+    and each attribute's `counterfactual` (bytes, b"" for "none"), as the gRPC response has
+    them. Probabilities and effects are rounded to 6 decimals. Images are encoded here, so
+    servers call this beside the batch thread, never on it.
+    """
+    names = exp.class_names
+    out: dict[str, Any] = {
+        "request_id": request_id,
+        "predicted": names[exp.predicted],
+        "target": names[exp.target],
+        "probs": _probs(names, exp.probs),
+        "probs_reconstruction": _probs(names, exp.probs_reconstruction),
+    }
+    if image_format is not None:
+        out["image_format"] = image_format
+        out["reconstruction"] = (
+            encode_image(exp.reconstruction, image_format) if reconstruction else b""
+        )
+    attributes = []
+    for rank, cf in enumerate(exp.counterfactuals, start=1):
+        attr = {
+            "rank": rank,
+            "layer": cf.attribute.layer,
+            "channel": cf.attribute.channel,
+            "index": cf.attribute.index,
+            "direction": direction_name(cf.attribute.direction),
+            "label": cf.attribute.label,
+            "effect": round(float(cf.effect), 6),
+            "probs": _probs(names, cf.probs),
+        }
+        if image_format is not None:
+            attr["counterfactual"] = encode_image(cf.image, image_format)
+        attributes.append(attr)
+    out["attributes"] = attributes
+    return out
+
+
+def without_images(layout: dict[str, Any]) -> dict[str, Any]:
+    """An `explanation_to_dict` layout without its image fields (for JSON documents)."""
+    out = {k: v for k, v in layout.items() if k not in ("reconstruction", "image_format")}
+    out["attributes"] = [
+        {k: v for k, v in a.items() if k != "counterfactual"} for a in layout["attributes"]
+    ]
+    return out

@@ -22,7 +22,7 @@ import torch
 
 from stylex.errors import InvalidArgumentError
 from stylex.explain.attributes import apply_attributes
-from stylex.explain.explainer import Explainer
+from stylex.explain.explainer import Explains
 from stylex.explain.probes import (
     CATEGORICAL,
     CIRCULAR,
@@ -171,7 +171,7 @@ SUCCESS_PROBABILITY = 0.5  # a counterfactual succeeds when P(target) reaches th
 
 @torch.no_grad()
 def per_image_success(
-    explainer: Explainer,
+    engine: Explains,  # an inference engine (any backend)
     x: torch.Tensor,  # [N, 3, R, R] held-out images in [-1, 1]
     top_k: int = 5,
     shift: float = 1.0,
@@ -184,22 +184,19 @@ def per_image_success(
     P(target) by the top-1 counterfactual, "top_k", "num_images"}, images {"reconstruction",
     "top1", "joint"} [N, 3, R, R] for the minimality measure).
     """
-    G, C = explainer.G, explainer.C
     top1, joint, gains = [], [], []
     images: dict[str, list[torch.Tensor]] = {"reconstruction": [], "top1": [], "joint": []}
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size]
-        for ex in explainer.explain(xb, top_k=top_k, shift=shift):
+        for ex in engine.explain(xb, top_k=top_k, shift=shift):
             best = ex.counterfactuals[0]
             top1.append(float(best.probs[ex.target]) >= SUCCESS_PROBABILITY)
             gains.append(best.effect)
-            device = next(G.parameters()).device
-            p = ex.probs.unsqueeze(0).to(device)
-            styles = G.styles(explainer.E(ex.image.unsqueeze(0).to(device)), p)
+            conv, rgb = engine.encode_styles(ex.image.unsqueeze(0), ex.probs.unsqueeze(0))
             attrs = [cf.attribute for cf in ex.counterfactuals]
-            conv = apply_attributes(styles.conv, explainer.stats, attrs, shift)
-            x_joint = G.synthesize(type(styles)(conv, styles.rgb))
-            p_joint = torch.softmax(C(x_joint).float(), dim=1)[0]
+            conv = apply_attributes(conv, engine.catalog.stats, attrs, shift)
+            x_joint, logits_joint = engine.synthesize_classify(conv, rgb)
+            p_joint = torch.softmax(logits_joint.float(), dim=1)[0]
             joint.append(float(p_joint[ex.target]) >= SUCCESS_PROBABILITY)
             images["reconstruction"].append(ex.reconstruction)
             images["top1"].append(best.image)

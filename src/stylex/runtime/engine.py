@@ -1,26 +1,23 @@
 """One inference interface: four primitives per backend, explanations built once on top.
 
 encode(x) -> w;  styles(w, p) -> (conv, rgb);  synthesize(conv, rgb) -> x;  classify(x) -> logits.
-Tensors cross the interface as CPU float32 torch tensors. `explain` follows
-`stylex.explain.explainer.Explainer` exactly (same target rule, candidates and effect), so every
-backend gives the same explanations as the training code.
+Tensors cross the interface as CPU float32 torch tensors. `explain_batch` is
+`stylex.explain.explainer.explain_batch` over these primitives, so every backend gives the same
+explanations.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import torch
 
+from stylex.errors import InvalidArgumentError
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.explainer import (
-    check_images,
-    check_shift,
-    check_top_k,
-    rank_counterfactuals,
-    resolve_target,
-)
+from stylex.explain.explainer import ImageSearch, explain_batch
 from stylex.explain.explanation import Explanation
+from stylex.explain.options import ExplainOptions, explain_options, parse_target
 
 
 class InferenceEngine(ABC):
@@ -65,45 +62,54 @@ class InferenceEngine(ABC):
         x = self.synthesize(conv, rgb)
         return x, self.classify(x)
 
-    def check_images(self, x: torch.Tensor) -> None:
-        check_images(x, self.resolution)
+    @property
+    def image_search(self) -> ImageSearch | None:
+        """Searching one image's own coordinates (ExplainOptions.exhaustive); None: not offered."""
+        return None
 
-    def resolve_target(self, target: int | str | None, probs: torch.Tensor) -> int:
-        return resolve_target(self.catalog, target, probs)
+    def options(
+        self,
+        *,
+        top_k: int | str | None = None,
+        target: int | str | None = None,
+        shift: float | str | None = None,
+        exhaustive: bool = False,
+    ) -> ExplainOptions:
+        """A user's option values (unset: defaults) -> options checked against this model."""
+        return explain_options(
+            self.class_names, top_k=top_k, target=target, shift=shift, exhaustive=exhaustive
+        )
 
-    @torch.no_grad()
+    def explain_batch(
+        self,
+        images: Sequence[torch.Tensor],  # each x [3, R, R] in [-1, 1]
+        options: Sequence[ExplainOptions] | ExplainOptions,  # per image, or one for all
+    ) -> list[Explanation | Exception]:
+        """Per image, its explanation or the error that is its answer (see `explain_batch`)."""
+        return explain_batch(
+            self, self.catalog, images, options, resolution=self.resolution,
+            search=self.image_search, batch_size=self.batch_size,
+        )  # fmt: skip
+
     def explain(
         self,
         x: torch.Tensor,  # [N, 3, R, R] in [-1, 1]
         *,
         top_k: int = 5,
-        target: int | str | None = None,  # class to move toward; None = the runner-up class
+        target: int | str | None = None,  # class name or index; None = the runner-up class
         shift: float = 1.0,  # 1 moves a coordinate all the way to its extreme
+        exhaustive: bool = False,  # search all coordinates instead of the catalog's attributes
     ) -> list[Explanation]:
-        """Rank the target class's catalog attributes by what they do to each image."""
-        self.check_images(x)
-        check_top_k(top_k)
-        check_shift(shift)
-        x = x.detach().float().cpu()
-        probs = torch.softmax(self.classify(x).float(), dim=1)
-        conv, rgb = self.encode_styles(x, probs)
-        rec, logits_rec = self.synthesize_classify(conv, rgb)
-        probs_rec = torch.softmax(logits_rec.float(), dim=1)
-        targets = [self.resolve_target(target, probs_rec[i]) for i in range(x.shape[0])]
-        ranked = rank_counterfactuals(
-            self.synthesize_classify, conv, rgb,
-            [list(self.catalog.for_class(t)) for t in targets], targets, probs_rec,
-            self.catalog.stats, shift, self.batch_size,
-        )  # fmt: skip
-        return [
-            Explanation(
-                class_names=self.class_names,
-                image=x[i],
-                reconstruction=rec[i],
-                probs=probs[i],
-                probs_reconstruction=probs_rec[i],
-                target=targets[i],
-                counterfactuals=ranked[i][:top_k],
+        """Explain N images with the same options; the first failing image's error is raised."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (3, self.resolution, self.resolution):
+            raise InvalidArgumentError(
+                f"images have shape {list(x.shape)}, expected [N, 3, {self.resolution}, "
+                f"{self.resolution}]"
             )
-            for i in range(x.shape[0])
-        ]
+        target_rule = parse_target(target, self.class_names)
+        opts = ExplainOptions(top_k=top_k, target=target_rule, shift=shift, exhaustive=exhaustive)
+        results = self.explain_batch(list(x), opts)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results  # type: ignore[return-value]  # no item failed

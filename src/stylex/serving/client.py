@@ -16,10 +16,10 @@ from stylex.errors import (
     StylexError,
     UnavailableError,
 )
+from stylex.serving.grpc.codec import FORMAT_TO_WIRE, response_to_dict
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 
-_FORMATS = {"png": pb.IMAGE_FORMAT_PNG, "jpeg": pb.IMAGE_FORMAT_JPEG, "none": pb.IMAGE_FORMAT_NONE}
 _ERRORS = {
     "INVALID_ARGUMENT": InvalidArgumentError,
     "RESOURCE_EXHAUSTED": ResourceExhaustedError,
@@ -33,36 +33,6 @@ class TLS:
 
     ca_cert: str | None = None
     server_name: str | None = None  # override the name checked against the certificate
-
-
-def response_to_dict(resp: pb.ExplainResponse) -> dict[str, Any]:
-    """ExplainResponse -> the JSON layout of `stylex explain`, images as bytes fields."""
-
-    def probs(ps) -> dict[str, float]:
-        return {p.class_name: p.probability for p in ps}
-
-    return {
-        "request_id": resp.request_id,
-        "predicted": resp.predicted,
-        "target": resp.target,
-        "probs": probs(resp.probs),
-        "probs_reconstruction": probs(resp.probs_reconstruction),
-        "reconstruction": resp.reconstruction,
-        "attributes": [
-            {
-                "rank": a.rank,
-                "layer": a.layer,
-                "channel": a.channel,
-                "index": a.index,
-                "direction": "max" if a.direction == pb.DIRECTION_MAX else "min",
-                "label": a.label,
-                "effect": a.effect,
-                "probs": probs(a.probs),
-                "counterfactual": a.counterfactual,
-            }
-            for a in resp.attributes
-        ],
-    }
 
 
 def _error(exc: grpc.RpcError) -> StylexError:
@@ -122,7 +92,7 @@ class ExplainClient:
             top_k=top_k,
             target=str(target),
             shift=shift,
-            image_format=_FORMATS[image_format],
+            image_format=FORMAT_TO_WIRE[image_format],
             return_reconstruction=return_reconstruction,
             request_id=request_id,
         )
@@ -185,11 +155,7 @@ def explain_files_remote(
 ) -> list[dict[str, Any]]:
     """Explain image files on a server; write OUT/<stem>/{explanation.json, reconstruction.png,
     counterfactual-<rank>.png} as the local `explain_files` does. Returns the JSON results."""
-    from stylex.fileio import atomic_path, write_json
-
-    def write(path: Path, data: bytes) -> None:
-        with atomic_path(path) as tmp:
-            Path(tmp).write_bytes(data)
+    from stylex.fileio import write_bytes, write_json
 
     results = []
     with ExplainClient(address, timeout=timeout) as client:
@@ -202,9 +168,11 @@ def explain_files_remote(
                 data, top_k=top_k, target=target or "", shift=shift, return_reconstruction=True
             )
             folder = out_dir / path.stem
-            write(folder / "reconstruction.png", res.pop("reconstruction"))
+            write_bytes(folder / "reconstruction.png", res.pop("reconstruction"))
             for attr in res["attributes"]:
-                write(folder / f"counterfactual-{attr['rank']}.png", attr.pop("counterfactual"))
+                write_bytes(
+                    folder / f"counterfactual-{attr['rank']}.png", attr.pop("counterfactual")
+                )
             result = {"image": str(path), **res}
             write_json(folder / "explanation.json", result)
             results.append({**result, "output": str(folder)})

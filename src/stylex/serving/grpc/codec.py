@@ -1,5 +1,6 @@
 """Wire <-> domain conversion, all of it: `stylex.v1` and Open Inference Protocol v2 messages to
-and from the service's `ExplainInput` / `ExplainResult` / model info.
+and from the service's `ExplainInput`, the explanations (through their one layout,
+`explanation_to_dict`) and model info. The client reads responses back with `response_to_dict`.
 
 OIP tensors (documented in protos/README.md):
     input  image                         BYTES [N] encoded images, or FP32 [N, 3, R, R] in [-1, 1]
@@ -21,18 +22,23 @@ import numpy as np
 import torch
 
 from stylex.errors import InvalidArgumentError
+from stylex.explain.attributes import direction_name
+from stylex.explain.explanation import Explanation, explanation_to_dict, without_images
 from stylex.serving.grpc.errors import status_of
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
-from stylex.serving.service import AttributeResult, ExplainInput, ExplainResult
+from stylex.serving.service import ExplainInput, Rendering
 
-_FORMAT_FROM_WIRE = {
+# The wire's enums <-> the names the domain uses; the one table of each.
+FORMAT_FROM_WIRE = {
     pb.IMAGE_FORMAT_PNG: "png",
     pb.IMAGE_FORMAT_JPEG: "jpeg",
     pb.IMAGE_FORMAT_NONE: "none",
 }
-_FORMAT_TO_WIRE = {v: k for k, v in _FORMAT_FROM_WIRE.items()}
-_DIRECTION_TO_WIRE = {"min": pb.DIRECTION_MIN, "max": pb.DIRECTION_MAX}
+FORMAT_TO_WIRE = {v: k for k, v in FORMAT_FROM_WIRE.items()}
+_DIRECTION_TO_WIRE = {direction_name(0): pb.DIRECTION_MIN, direction_name(1): pb.DIRECTION_MAX}
+_DIRECTION_FROM_WIRE = {v: k for k, v in _DIRECTION_TO_WIRE.items()}
+PNG = Rendering()  # counterfactuals as PNG, no reconstruction
 
 OIP_INPUT = "image"
 OIP_OUTPUTS = (
@@ -47,17 +53,17 @@ OIP_OUTPUTS = (
 
 # --- stylex.v1 --------------------------------------------------------------------------
 def from_grpc(req: pb.ExplainRequest) -> ExplainInput:
-    """ExplainRequest -> ExplainInput (defaults and range checks are the service's)."""
-    image_format = _FORMAT_FROM_WIRE.get(req.image_format)
+    """ExplainRequest -> ExplainInput (option defaults and checks are `ExplainService.options`)."""
+    image_format = FORMAT_FROM_WIRE.get(req.image_format)
     if image_format is None:
         raise InvalidArgumentError(f"image_format {req.image_format} unknown")
+    if not req.image:
+        raise InvalidArgumentError("image is empty; expected PNG or JPEG bytes")
     return ExplainInput(
         image=req.image,
-        top_k=req.top_k,
-        target=req.target,
-        shift=req.shift,
-        image_format=image_format,
-        return_reconstruction=req.return_reconstruction,
+        # proto3 sends 0 / "" for a field the client did not set: the defaults
+        options={"top_k": req.top_k or None, "target": req.target, "shift": req.shift or None},
+        rendering=Rendering(image_format, req.return_reconstruction),
         request_id=req.request_id,
     )
 
@@ -66,32 +72,68 @@ def _probs(d: dict[str, float]) -> list[pb.ClassProbability]:
     return [pb.ClassProbability(class_name=k, probability=v) for k, v in d.items()]
 
 
-def _attribute(a: AttributeResult) -> pb.Attribute:
-    return pb.Attribute(
-        rank=a.rank,
-        layer=a.layer,
-        channel=a.channel,
-        index=a.index,
-        direction=_DIRECTION_TO_WIRE[a.direction],
-        label=a.label,
-        effect=a.effect,
-        counterfactual=a.counterfactual,
-        probs=_probs(a.probs),
-    )
-
-
-def to_grpc(result: ExplainResult) -> pb.ExplainResponse:
-    """ExplainResult -> ExplainResponse."""
+def to_grpc(
+    exp: Explanation, request_id: str = "", rendering: Rendering = PNG
+) -> pb.ExplainResponse:
+    """Explanation -> ExplainResponse (encodes the images: call it beside the batch thread)."""
+    d = explanation_to_dict(
+        exp, request_id=request_id, image_format=rendering.image_format,
+        reconstruction=rendering.reconstruction,
+    )  # fmt: skip
     return pb.ExplainResponse(
-        request_id=result.request_id,
-        probs=_probs(result.probs),
-        probs_reconstruction=_probs(result.probs_reconstruction),
-        predicted=result.predicted,
-        target=result.target,
-        reconstruction=result.reconstruction,
-        image_format=_FORMAT_TO_WIRE[result.image_format],
-        attributes=[_attribute(a) for a in result.attributes],
+        request_id=d["request_id"],
+        probs=_probs(d["probs"]),
+        probs_reconstruction=_probs(d["probs_reconstruction"]),
+        predicted=d["predicted"],
+        target=d["target"],
+        reconstruction=d["reconstruction"],
+        image_format=FORMAT_TO_WIRE[d["image_format"]],
+        attributes=[
+            pb.Attribute(
+                rank=a["rank"],
+                layer=a["layer"],
+                channel=a["channel"],
+                index=a["index"],
+                direction=_DIRECTION_TO_WIRE[a["direction"]],
+                label=a["label"],
+                effect=a["effect"],
+                counterfactual=a["counterfactual"],
+                probs=_probs(a["probs"]),
+            )
+            for a in d["attributes"]
+        ],
     )
+
+
+def response_to_dict(resp: pb.ExplainResponse) -> dict[str, Any]:
+    """ExplainResponse -> the layout of `explanation_to_dict` (what `to_grpc` was given)."""
+
+    def probs(ps) -> dict[str, float]:
+        return {p.class_name: p.probability for p in ps}
+
+    return {
+        "request_id": resp.request_id,
+        "predicted": resp.predicted,
+        "target": resp.target,
+        "probs": probs(resp.probs),
+        "probs_reconstruction": probs(resp.probs_reconstruction),
+        "image_format": FORMAT_FROM_WIRE.get(resp.image_format, "none"),
+        "reconstruction": resp.reconstruction,
+        "attributes": [
+            {
+                "rank": a.rank,
+                "layer": a.layer,
+                "channel": a.channel,
+                "index": a.index,
+                "direction": _DIRECTION_FROM_WIRE[a.direction],
+                "label": a.label,
+                "effect": a.effect,
+                "probs": probs(a.probs),
+                "counterfactual": a.counterfactual,
+            }
+            for a in resp.attributes
+        ],
+    }
 
 
 def error_to_grpc(exc: BaseException, request_id: str = "") -> pb.ExplainResponse:
@@ -116,7 +158,7 @@ def model_info_to_grpc(info: dict[str, Any]) -> pb.ModelInfo:
                         layer=a["layer"],
                         channel=a["channel"],
                         index=a["index"],
-                        direction=pb.DIRECTION_MAX if a["direction"] == 1 else pb.DIRECTION_MIN,
+                        direction=_DIRECTION_TO_WIRE[direction_name(a["direction"])],
                         label=a["label"],
                         mean_effect=a["mean_effect"],
                         flip_rate=a["flip_rate"],
@@ -132,30 +174,6 @@ def model_info_to_grpc(info: dict[str, Any]) -> pb.ModelInfo:
     )
 
 
-def result_to_json(result: ExplainResult) -> dict[str, Any]:
-    """The JSON of one explanation without images (as `explanation_to_json` writes it)."""
-    return {
-        "request_id": result.request_id,
-        "predicted": result.predicted,
-        "target": result.target,
-        "probs": result.probs,
-        "probs_reconstruction": result.probs_reconstruction,
-        "attributes": [
-            {
-                "rank": a.rank,
-                "layer": a.layer,
-                "channel": a.channel,
-                "index": a.index,
-                "direction": a.direction,
-                "label": a.label,
-                "effect": a.effect,
-                "probs": a.probs,
-            }
-            for a in result.attributes
-        ],
-    }
-
-
 # --- Open Inference Protocol v2 -----------------------------------------------------------
 def _param(p: oip.InferParameter) -> Any:
     which = p.WhichOneof("parameter_choice")
@@ -163,7 +181,7 @@ def _param(p: oip.InferParameter) -> Any:
 
 
 def oip_parameters(req: oip.ModelInferRequest) -> dict[str, Any]:
-    """Request parameters top_k / target / shift -> keyword arguments of `service.options`."""
+    """Request parameters top_k / target / shift -> the option values of `service.options`."""
     params = {k: _param(v) for k, v in req.parameters.items()}
     unknown = sorted(set(params) - {"top_k", "target", "shift"})
     if unknown:
@@ -247,34 +265,43 @@ def oip_inputs(req: oip.ModelInferRequest, resolution: int) -> list[bytes] | lis
     )
 
 
-def oip_response(
-    req: oip.ModelInferRequest,
-    model_name: str,
-    model_version: str,
-    results: list[ExplainResult],
-) -> oip.ModelInferResponse:
-    """Results -> ModelInferResponse with raw outputs (the requested ones, else all)."""
+def oip_outputs(req: oip.ModelInferRequest) -> list[str]:
+    """The outputs a request asks for (all when it names none); unknown names are refused."""
     wanted = [o.name for o in req.outputs] or list(OIP_OUTPUTS)
     unknown = sorted(set(wanted) - set(OIP_OUTPUTS))
     if unknown:
         raise InvalidArgumentError(f"unknown outputs {unknown}; expected some of {OIP_OUTPUTS}")
+    return wanted
+
+
+def oip_response(
+    req: oip.ModelInferRequest,
+    model_name: str,
+    model_version: str,
+    explanations: list[Explanation],
+) -> oip.ModelInferResponse:
+    """Explanations -> ModelInferResponse with raw outputs (the requested ones, else all).
+    Encodes the counterfactual PNGs: call it beside the batch thread."""
+    wanted = oip_outputs(req)
+    fmt = "png" if "counterfactuals" in wanted else "none"  # encode only what is sent
+    results = [explanation_to_dict(e, request_id=req.id, image_format=fmt) for e in explanations]
     n = len(results)
     resp = oip.ModelInferResponse(model_name=model_name, model_version=model_version, id=req.id)
     for name in wanted:
         if name in ("probabilities", "probabilities_reconstruction"):
             key = "probs" if name == "probabilities" else "probs_reconstruction"
-            p = np.array([list(getattr(r, key).values()) for r in results], dtype="<f4")
+            p = np.array([list(r[key].values()) for r in results], dtype="<f4")
             _add(resp, name, "FP32", list(p.shape), p.tobytes())
         elif name in ("predicted", "target"):
-            values = [getattr(r, name).encode() for r in results]
+            values = [r[name].encode() for r in results]
             _add(resp, name, "BYTES", [n], _pack_bytes(values))
         elif name == "explanation":
-            values = [json.dumps(result_to_json(r)).encode() for r in results]
+            values = [json.dumps(without_images(r)).encode() for r in results]
             _add(resp, name, "BYTES", [n], _pack_bytes(values))
         else:  # counterfactuals
-            k = max((len(r.attributes) for r in results), default=0)
+            k = max((len(r["attributes"]) for r in results), default=0)
             values = [
-                r.attributes[i].counterfactual if i < len(r.attributes) else b""
+                r["attributes"][i]["counterfactual"] if i < len(r["attributes"]) else b""
                 for r in results
                 for i in range(k)
             ]

@@ -64,8 +64,9 @@ class ExplainServicer(pb_grpc.ExplainServiceServicer):
         self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> pb.ExplainResponse:
         async def work() -> pb.ExplainResponse:
-            result = await self.service.explain(codec.from_grpc(request), deadline_of(context))
-            return await asyncio.to_thread(codec.to_grpc, result)
+            req = codec.from_grpc(request)
+            exp = await self.service.explain_input(req, deadline_of(context))
+            return await asyncio.to_thread(codec.to_grpc, exp, req.request_id, req.rendering)
 
         return await _answer(self.service, "Explain", context, work)
 
@@ -83,8 +84,9 @@ class ExplainServicer(pb_grpc.ExplainServiceServicer):
             t0 = time.perf_counter()
             status = "OK"
             try:
-                result = await self.service.explain(codec.from_grpc(request), deadline)
-                return codec.to_grpc(result)
+                req = codec.from_grpc(request)
+                exp = await self.service.explain_input(req, deadline)
+                return await asyncio.to_thread(codec.to_grpc, exp, req.request_id, req.rendering)
             except Exception as exc:
                 status = status_of(exc)[0].name
                 return codec.error_to_grpc(exc, request.request_id)
@@ -156,16 +158,15 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
             self._check_model(request.model_name, request.model_version)
             info = self.service.model_info()
             options = self.service.options(**codec.oip_parameters(request))
+            codec.oip_outputs(request)  # unknown output names fail before any work
             images = codec.oip_inputs(request, info["resolution"])
             deadline = deadline_of(context)
-            calls = [
-                self.service.explain_bytes(x, options, request.id, deadline)
-                if isinstance(x, bytes)
-                else self.service.explain_tensor(x, options, request.id, deadline)
-                for x in images
-            ]
-            results = await asyncio.gather(*calls)
-            return codec.oip_response(request, info["name"], info["version"], results)
+            exps = await asyncio.gather(
+                *(self.service.explain(x, options, deadline) for x in images)
+            )
+            return await asyncio.to_thread(
+                codec.oip_response, request, info["name"], info["version"], list(exps)
+            )
 
         return await _answer(self.service, "ModelInfer", context, work)
 

@@ -1,13 +1,12 @@
 """TorchServe: the work behind `handlers/stylex_handler.py` (request decoding, batched explain,
 JSON responses) and `stylex archive` (the .mar and its config.properties)."""
 
-from stylex.serving.torchserve.requests import ExplainRequest, decode_image_bytes, decode_request
+from stylex.serving.torchserve.requests import TorchServeRequest, decode_request
 from stylex.serving.torchserve.service import TorchServeExplainer, http_status
 
 __all__ = [
-    "ExplainRequest",
     "TorchServeExplainer",
-    "decode_image_bytes",
+    "TorchServeRequest",
     "decode_request",
     "http_status",
 ]

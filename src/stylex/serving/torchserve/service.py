@@ -1,30 +1,25 @@
-"""The transport-neutral work of the TorchServe handler: a loaded engine, batched explain with
-per-request errors, and the JSON each request gets back.
+"""The work of the TorchServe handler: a loaded engine, one `explain_batch` per TorchServe
+batch, and the JSON each request gets back.
 
-A request that fails (bad image, bad option) becomes a StylexError in its own slot; the others
-in the batch are explained together and succeed.
+A request that fails (bad image, bad option, or its own explanation) gets its error as its
+answer; the others in the batch are explained together and succeed.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from PIL import Image
-
-from stylex.data.images import to_uint8_image
 from stylex.errors import StylexError
-from stylex.explain.explanation import Explanation
-from stylex.explain.output import explanation_to_json
+from stylex.explain.explanation import Explanation, explanation_to_dict
+from stylex.explain.options import ExplainOptions
 from stylex.runtime import OrtEngine
 from stylex.runtime.engine import InferenceEngine
-from stylex.serving.torchserve.requests import ExplainRequest, decode_request
+from stylex.serving.torchserve.requests import TorchServeRequest, decode_request
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +30,8 @@ HTTP_STATUS = {
     "UNAVAILABLE": 503,
     "INTERNAL": 500,
 }
-Result = ExplainRequest | Explanation | StylexError
+Decoded = tuple[TorchServeRequest, ExplainOptions] | StylexError
+Result = Explanation | Exception
 
 
 def http_status(error: StylexError) -> int:
@@ -56,23 +52,24 @@ def device_for_gpu_id(gpu_id: int | str | None, available: Sequence[str] | None 
     return f"cuda:{int(gpu_id)}"
 
 
-def png_base64(x: torch.Tensor) -> str:
-    """x [3, R, R] in [-1, 1] -> base64 of a PNG."""
-    buf = io.BytesIO()
-    Image.fromarray(to_uint8_image(x)).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def explanation_response(exp: Explanation) -> dict[str, Any]:
-    """The JSON of one explanation, with base64 PNGs of the reconstruction and counterfactuals."""
-    out = explanation_to_json(exp)
-    out["reconstruction_png"] = png_base64(exp.reconstruction)
-    for attr, cf in zip(out["attributes"], exp.counterfactuals, strict=True):
-        attr["counterfactual_png"] = png_base64(cf.image)
+    """The JSON of one explanation (`explanation_to_dict`), the reconstruction and each
+    counterfactual as base64 PNGs under `reconstruction_png` / `counterfactual_png`."""
+    out = explanation_to_dict(exp, image_format="png", reconstruction=True)
+    out["reconstruction_png"] = _base64(out.pop("reconstruction"))
+    for attr in out["attributes"]:
+        attr["counterfactual_png"] = _base64(attr.pop("counterfactual"))
     return out
 
 
-def error_response(error: StylexError) -> dict[str, Any]:
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def error_response(error: Exception) -> dict[str, Any]:
+    if not isinstance(error, StylexError):  # a bug: logged, its text not sent to the caller
+        log.error("explain failed", exc_info=error)
+        error = StylexError(f"internal error ({type(error).__name__}); see the server log")
     return {"code": http_status(error), "type": error.grpc_status, "error": str(error)}
 
 
@@ -94,45 +91,24 @@ class TorchServeExplainer:
         log.info("stylex engine on %s (providers %s)", device, engine.providers)
         return cls(engine)
 
-    def decode(self, items: Sequence[dict[str, Any]]) -> list[ExplainRequest | StylexError]:
-        out: list[ExplainRequest | StylexError] = []
+    def decode(self, items: Sequence[dict[str, Any]]) -> list[Decoded]:
+        """Per request: its image and checked options, or the error that is its answer."""
+        out: list[Decoded] = []
         for item in items:
             try:
                 req = decode_request(item, self.engine.resolution)
-                if req.target is not None:  # a bad class fails this request, not the batch
-                    req = ExplainRequest(
-                        req.x, req.top_k, self.engine.catalog.class_name(req.target)
-                    )
-                out.append(req)
+                out.append((req, self.engine.options(**req.options)))
             except StylexError as e:
                 out.append(e)
         return out
 
-    def explain(self, batch: Sequence[ExplainRequest | StylexError]) -> list[Result]:
-        """Explain the valid requests together: one engine call per distinct target (usually
-        one), at the largest top_k asked for, each result cut to its own top_k."""
-        results: list[Result] = list(batch)
-        groups: dict[int | str | None, list[int]] = {}
-        for i, req in enumerate(batch):
-            if isinstance(req, ExplainRequest):
-                groups.setdefault(req.target, []).append(i)
-        for target, idx in groups.items():
-            reqs = [batch[i] for i in idx]
-            assert all(isinstance(r, ExplainRequest) for r in reqs)
-            x = torch.stack([r.x for r in reqs])  # [N, 3, R, R]
-            top_k = max(r.top_k for r in reqs)
-            try:
-                exps = self.engine.explain(x, top_k=top_k, target=target)
-            except StylexError as e:
-                exps = [e] * len(reqs)
-            except Exception as e:  # the whole group fails, the worker keeps serving
-                log.exception("explain failed")
-                exps = [StylexError(f"explain failed: {type(e).__name__}: {e}")] * len(reqs)
-            for i, r, exp in zip(idx, reqs, exps, strict=True):
-                if isinstance(exp, Explanation):
-                    exp.counterfactuals = exp.counterfactuals[: r.top_k]
-                results[i] = exp
-        return results
+    def explain(self, batch: Sequence[Decoded]) -> list[Result]:
+        """Explain the decoded requests together (one `explain_batch`); errors stay in place."""
+        valid = [d for d in batch if not isinstance(d, StylexError)]
+        explained = iter(
+            self.engine.explain_batch([req.x for req, _ in valid], [opts for _, opts in valid])
+        )
+        return [d if isinstance(d, StylexError) else next(explained) for d in batch]
 
     def encode(self, results: Sequence[Result]) -> list[tuple[int, bytes]]:
         """Per request: (HTTP status, JSON body)."""
@@ -140,8 +116,9 @@ class TorchServeExplainer:
         for res in results:
             if isinstance(res, Explanation):
                 out.append((200, json.dumps(explanation_response(res)).encode()))
-            elif isinstance(res, StylexError):
-                out.append((http_status(res), json.dumps(error_response(res)).encode()))
+            elif isinstance(res, Exception):
+                body = error_response(res)
+                out.append((body["code"], json.dumps(body).encode()))
             else:
                 raise TypeError(f"unexpected result {type(res).__name__}")
         return out

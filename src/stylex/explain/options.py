@@ -1,0 +1,114 @@
+"""The options of one explanation, checked in one place.
+
+Every entry point (gRPC, OIP, TorchServe, the batch job, the CLI) turns what its user sent into
+an `ExplainOptions` with `explain_options`; the explain code trusts the type and checks nothing
+again. The rule for what a target string means is decided here, once:
+
+    "" or None        the runner-up class (the most probable class other than the predicted one)
+    "predicted"       the class the classifier predicts for the input
+    a class name      that class (a name wins over an index, so classes named "3" and "8" work)
+    a decimal string  a class index
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from stylex.errors import InvalidArgumentError
+
+DEFAULT_TOP_K = 5
+MAX_TOP_K = 64
+DEFAULT_SHIFT = 1.0  # 1 moves a coordinate all the way to its extreme
+RUNNER_UP = "runner-up"  # target rule: the most probable class other than the predicted one
+PREDICTED = "predicted"  # target rule: the class the classifier predicts for the input
+TARGET_RULES = (RUNNER_UP, PREDICTED)
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """What one image's explanation should be; invalid values cannot be constructed."""
+
+    top_k: int = DEFAULT_TOP_K  # counterfactuals returned, best first
+    target: int | str = RUNNER_UP  # class index, RUNNER_UP or PREDICTED
+    shift: float = DEFAULT_SHIFT  # how far toward its extreme a coordinate moves
+    exhaustive: bool = False  # search all coordinates of the image instead of the catalog's
+
+    def __post_init__(self) -> None:
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int):
+            raise InvalidArgumentError(f"top_k {self.top_k!r} is not an integer")
+        if not 1 <= self.top_k <= MAX_TOP_K:
+            raise InvalidArgumentError(f"top_k {self.top_k} out of range [1, {MAX_TOP_K}]")
+        if isinstance(self.shift, bool) or not isinstance(self.shift, (int, float)):
+            raise InvalidArgumentError(f"shift {self.shift!r} is not a number")
+        if not math.isfinite(self.shift) or self.shift <= 0:
+            raise InvalidArgumentError(f"shift must be a finite number > 0, got {self.shift}")
+        object.__setattr__(self, "shift", float(self.shift))
+        if isinstance(self.target, bool) or not (
+            (isinstance(self.target, int) and self.target >= 0) or self.target in TARGET_RULES
+        ):
+            raise InvalidArgumentError(
+                f"target {self.target!r}: expected a class index >= 0 or one of {TARGET_RULES}"
+            )
+
+
+def parse_target(value: int | str | None, class_names: Sequence[str]) -> int | str:
+    """A user's target (see the module docstring) -> a class index, RUNNER_UP or PREDICTED."""
+    names = list(class_names)
+    if value is None or value == "" or value == RUNNER_UP:
+        return RUNNER_UP
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidArgumentError(f"target {value!r}: expected a class name or index")
+    if isinstance(value, str):
+        if value in names:
+            return names.index(value)
+        if value == PREDICTED:
+            return PREDICTED
+        if not value.isdecimal():
+            raise InvalidArgumentError(f"unknown class {value!r}; classes are {names}")
+        value = int(value)
+    if not 0 <= value < len(names):
+        raise InvalidArgumentError(
+            f"class index {value} out of range [0, {len(names)}); classes are {names}"
+        )
+    return value
+
+
+def _top_k(value: int | str | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_TOP_K
+    if isinstance(value, str):
+        if not value.strip().lstrip("-").isdecimal():
+            raise InvalidArgumentError(f"top_k {value!r} is not an integer")
+        return int(value)
+    return value  # type and range checked by ExplainOptions
+
+
+def _shift(value: float | str | None) -> float:
+    if value is None or value == "":
+        return DEFAULT_SHIFT
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise InvalidArgumentError(f"shift {value!r} is not a number") from None
+    return value  # type and range checked by ExplainOptions
+
+
+def explain_options(
+    class_names: Sequence[str],
+    *,
+    top_k: int | str | None = None,  # None or "": DEFAULT_TOP_K
+    target: int | str | None = None,  # see the module docstring
+    shift: float | str | None = None,  # None or "": DEFAULT_SHIFT
+    exhaustive: bool = False,
+) -> ExplainOptions:
+    """A user's values (None: not given, the default) -> checked options.
+    InvalidArgumentError names the bad value and what was expected."""
+    return ExplainOptions(
+        top_k=_top_k(top_k),
+        target=parse_target(target, class_names),
+        shift=_shift(shift),
+        exhaustive=exhaustive,
+    )
