@@ -85,7 +85,7 @@ def test_engine_failure_is_one_items_error(engine, image_dir, tmp_path, monkeypa
             raise RuntimeError("engine fell over")
         return real(self, x, p)
 
-    from stylex.data.images import load_image
+    from stylex.data.decode import load_image
 
     x_bad = load_image(items[2].path, engine.resolution)
     monkeypatch.setattr(type(engine), "encode_styles", encode_styles)

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from stylex.cli import main
-from stylex.data.images import decode_image_bytes, to_uint8_image
+from stylex.data.decode import decode_image_bytes
+from stylex.data.images import to_uint8_image
 from stylex.errors import InvalidArgumentError
 from stylex.runtime import ModelDirError, OrtEngine
 from stylex.serving.torchserve.archive import build_archive

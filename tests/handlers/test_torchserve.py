@@ -23,7 +23,8 @@ import pytest
 import torch
 from PIL import Image
 
-from stylex.data.images import decode_image_bytes, to_uint8_image
+from stylex.data.decode import decode_image_bytes
+from stylex.data.images import to_uint8_image
 from stylex.runtime import OrtEngine
 from stylex.serving.torchserve.archive import ArchiveSettings, build_archive
 from tests.export.model_fixtures import held_out_images

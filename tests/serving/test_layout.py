@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from stylex.data.images import decode_image_bytes
+from stylex.data.decode import decode_image_bytes
 from stylex.explain import explanation as explanation_module
 from stylex.explain.explanation import explanation_to_dict, without_images
 from stylex.serving.grpc import codec

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stylex.data.images import decode_image_bytes
+from stylex.data.decode import decode_image_bytes
 from stylex.errors import InvalidArgumentError, ResourceExhaustedError
 from stylex.serving.client import ExplainClient
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip

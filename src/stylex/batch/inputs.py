@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylex.data.images import IMAGE_SUFFIXES
+from stylex.data.decode import IMAGE_SUFFIXES
 from stylex.errors import DataError
 
 MANIFEST_SUFFIXES = (".txt", ".jsonl")

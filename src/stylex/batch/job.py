@@ -19,7 +19,8 @@ import torch
 
 from stylex.batch.inputs import Item, safe_name
 from stylex.batch.results import ResultsLog, results_name, summary_name
-from stylex.data.images import load_image, write_png
+from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS, load_image
+from stylex.data.images import write_png
 from stylex.errors import InvalidArgumentError, StylexError
 from stylex.explain.explanation import Explanation, explanation_to_dict
 from stylex.explain.options import ExplainOptions, parse_target
@@ -74,14 +75,14 @@ def _error_record(item: Item, message: str) -> dict[str, Any]:
 
 def _explain_batch(
     engine: InferenceEngine, items: Sequence[Item], out_dir: Path, options: ExplainOptions,
-    images: bool,
+    images: bool, max_image_pixels: int,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Records for `items`, in order; one bad item never fails the others."""
     records: dict[str, dict[str, Any]] = {}
     loaded: list[tuple[Item, torch.Tensor]] = []
     for item in items:
         try:
-            loaded.append((item, load_image(item.path, engine.resolution)))
+            loaded.append((item, load_image(item.path, engine.resolution, max_image_pixels)))
         except StylexError as exc:  # DataError names the file
             records[item.id] = _error_record(item, str(exc))
     results = engine.explain_batch([x for _, x in loaded], options)
@@ -108,6 +109,7 @@ def run_batch_job(
     images: bool = True,  # write reconstruction and counterfactual PNGs
     progress: bool = True,
     retry_errors: bool = False,  # explain again the items whose last record is an error
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,  # larger images are refused unread
 ) -> Summary:
     """Explain `items` into OUT/results-I-of-N.jsonl (+ OUT/images/...), skipping items the
     file already holds; write OUT/summary-I-of-N.json and return the summary."""
@@ -130,7 +132,7 @@ def run_batch_job(
         with bar:
             for first in range(0, len(todo), batch_size):
                 batch = todo[first : first + batch_size]
-                records = _explain_batch(engine, batch, out_dir, options, images)
+                records = _explain_batch(engine, batch, out_dir, options, images, max_image_pixels)
                 results.append(records)
                 done_now += len(records)
                 errors += sum(r["status"] == "error" for r in records)

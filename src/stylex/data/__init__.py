@@ -2,9 +2,10 @@
 
 from stylex.data.base import ImageDataset
 from stylex.data.build import DATASET_NAMES, build_dataset
+from stylex.data.decode import IMAGE_SUFFIXES, load_image
 from stylex.data.digits import DigitsDataset
 from stylex.data.folder import FolderDataset
-from stylex.data.images import IMAGE_SUFFIXES, load_image, save_image_grid, to_uint8_image
+from stylex.data.images import save_image_grid, to_uint8_image
 from stylex.data.shape_factors import FACTORS, SHAPES
 from stylex.data.shape_rules import DEFAULT_RULE, RULES, Rule
 from stylex.data.shapes import ShapesDataset

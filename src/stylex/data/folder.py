@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from stylex.data.base import ImageDataset, check_index, check_num_images, check_resolution
-from stylex.data.images import IMAGE_SUFFIXES, load_image
+from stylex.data.decode import IMAGE_SUFFIXES, load_image
 from stylex.errors import DataError
 
 UNLABELED = "unlabeled"  # the one class of a flat folder

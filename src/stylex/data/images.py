@@ -1,5 +1,5 @@
-"""Images <-> tensors, once for every caller: decoding a file or request bytes at a fixed
-resolution, encoding a tensor as PNG / JPEG bytes, saving a grid of samples."""
+"""Tensors -> images, once for every caller: encoding a tensor as PNG / JPEG bytes or a file,
+saving a grid of samples. (Decoding is `stylex.data.decode`.)"""
 
 from __future__ import annotations
 
@@ -9,56 +9,13 @@ import os
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
-from stylex.errors import DataError, InvalidArgumentError, ResourceExhaustedError
+from stylex.errors import DataError, InvalidArgumentError
 from stylex.fileio import atomic_path, write_bytes
 
-# Formats the folder data set picks up; anything Pillow opens also loads through load_image.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Formats of the images stylex returns; "none" returns no image bytes at all.
 IMAGE_FORMATS = ("png", "jpeg", "none")
-MAX_IMAGE_BYTES = 16 * 1024 * 1024  # a photo; larger payloads are refused before decoding
-
-
-def load_image(path: str | os.PathLike[str], resolution: int) -> torch.Tensor:
-    """Read an image file as x [3,R,R] in [-1, 1]: shorter side resized to R, centre cropped.
-
-    Raises DataError naming the file if Pillow cannot read it.
-    """
-    if not isinstance(resolution, int) or resolution < 1:
-        raise DataError(f"resolution {resolution!r} is not valid; expected a positive integer")
-    try:
-        with Image.open(path) as im:
-            return image_to_tensor(im, resolution)
-    # Pillow signals a bad file with many exception types (truncated data, unknown format,
-    # decompression bomb, bad header fields); each means the same thing here.
-    except Exception as e:
-        raise DataError(
-            f"cannot read image {os.fspath(path)!r} ({type(e).__name__}: {e}); "
-            f"expected an image file Pillow can open ({', '.join(IMAGE_SUFFIXES)})"
-        ) from e
-
-
-def decode_image_bytes(data: bytes, resolution: int) -> torch.Tensor:
-    """Encoded image bytes (a request's payload) -> x [3,R,R] in [-1, 1], as `load_image` reads
-    a file. InvalidArgumentError names what is wrong; ResourceExhaustedError when too large."""
-    if not data:
-        raise InvalidArgumentError("image is empty; expected PNG or JPEG bytes")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ResourceExhaustedError(
-            f"image of {len(data)} bytes is larger than the limit of {MAX_IMAGE_BYTES} bytes"
-        )
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return image_to_tensor(im, resolution)
-    # Pillow signals a bad file with many exception types; each means the same thing here.
-    except Exception as e:
-        raise InvalidArgumentError(
-            f"cannot decode the image ({len(data)} bytes; {type(e).__name__}: {e}); "
-            f"expected PNG or JPEG bytes (or another format Pillow opens: "
-            f"{', '.join(IMAGE_SUFFIXES)})"
-        ) from None
 
 
 def encode_image(x: torch.Tensor, image_format: str = "png") -> bytes:
@@ -78,36 +35,6 @@ def encode_image(x: torch.Tensor, image_format: str = "png") -> bytes:
 def write_png(x: torch.Tensor, path: str | os.PathLike[str]) -> None:
     """Write x [3,H,W] in [-1, 1] as a PNG file, atomically (never a half-written file)."""
     write_bytes(path, encode_image(x, "png"))
-
-
-def image_to_tensor(im: Image.Image, resolution: int) -> torch.Tensor:
-    """An opened Pillow image -> x [3,R,R] in [-1, 1]: EXIF rotation applied, alpha composited
-    on white, shorter side resized to R, centre cropped. Files and request bytes share this."""
-    pixels = _resize_centre_crop(_to_rgb(im), resolution)
-    x = torch.from_numpy(pixels).permute(2, 0, 1)  # [3,R,R] uint8
-    return x.to(torch.float32) / 127.5 - 1.0
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    # Phone photos store their rotation in EXIF; without this they come out sideways.
-    im = ImageOps.exif_transpose(im)
-    has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-    if has_alpha:
-        # Dropping alpha would expose whatever colour transparent pixels happen to hold;
-        # composite onto white, as viewers show them.
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return im.convert("RGB")
-
-
-def _resize_centre_crop(im: Image.Image, resolution: int) -> np.ndarray:
-    w, h = im.size
-    side = min(w, h)
-    # Crop and resize in one resampling pass; the box may sit on fractional pixels.
-    box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-    out = im.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box)
-    return np.array(out, dtype=np.uint8)  # [R,R,3], a writable copy for torch
 
 
 def to_uint8_image(x: torch.Tensor) -> np.ndarray:

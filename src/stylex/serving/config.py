@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
 from stylex.errors import ConfigError
 from stylex.runtime.model_dir import DEFAULT_MODEL_DIR as SHIPPED_MODEL_DIR
 from stylex.runtime.model_dir import PRECISIONS
@@ -32,11 +33,14 @@ class ServeConfig:
     drain_delay_s: float = 0.0  # NOT_SERVING this long before refusing new RPCs on SIGTERM
     tls_cert: str = ""  # PEM certificate chain; with tls_key turns TLS on
     tls_key: str = ""  # PEM private key
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # decoded pixels of one image, from its header
+    decode_budget_pixels: int = 2 * DEFAULT_MAX_IMAGE_PIXELS  # pixels decoding at once, server-wide
+    decode_wait_s: float = 5.0  # longest wait for decode budget when a request has no deadline
 
     def __post_init__(self) -> None:
         if ":" not in self.address:
             raise ConfigError(f"address {self.address!r} is not HOST:PORT")
-        for name in ("max_batch_size", "max_queue", "max_message_bytes"):
+        for name in ("max_batch_size", "max_queue", "max_message_bytes", "max_image_pixels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_delay_ms < 0:
@@ -45,6 +49,13 @@ class ServeConfig:
             raise ConfigError(f"metrics_port {self.metrics_port} out of range [0, 65535]")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision {self.precision!r}: expected one of {list(PRECISIONS)}")
+        if self.decode_budget_pixels < self.max_image_pixels:
+            raise ConfigError(
+                f"decode_budget_pixels {self.decode_budget_pixels} must be >= max_image_pixels "
+                f"{self.max_image_pixels} (one image at the cap must fit)"
+            )
+        if self.decode_wait_s < 0:
+            raise ConfigError(f"decode_wait_s must be >= 0, got {self.decode_wait_s}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both tls_cert and tls_key (or neither)")
 

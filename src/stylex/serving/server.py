@@ -1,8 +1,10 @@
 """The gRPC server: stylex.v1 + Open Inference Protocol v2 + health + reflection on grpc.aio.
 
-Lifecycle: listen at once with health NOT_SERVING (so probes see a live process), load and warm
-up the model, then SERVING. On SIGTERM / SIGINT: NOT_SERVING, stop accepting RPCs, give the
-in-flight ones `grace_s` to finish (the batcher keeps running for them), drain the batcher, exit.
+Lifecycle: load the model and check all of it (manifest, checksums, ONNX Runtime sessions)
+before the port is bound, so a bad model directory is one clear error and never a listening
+server; then listen with health NOT_SERVING, warm up, and report SERVING. On SIGTERM / SIGINT:
+NOT_SERVING, stop accepting RPCs, give the in-flight ones `grace_s` to finish (the batcher keeps
+running for them), drain the batcher, exit.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from stylex.errors import ConfigError
 from stylex.runtime.engine import InferenceEngine
+from stylex.serving.budget import DecodeBudget
 from stylex.serving.config import ServeConfig
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
@@ -53,14 +57,18 @@ class ExplainServer:
             max_delay_ms=config.max_delay_ms,
             max_queue=config.max_queue,
             metrics=self.metrics,
+            max_image_pixels=config.max_image_pixels,
+            decode_budget=DecodeBudget(config.decode_budget_pixels, config.decode_wait_s),
         )
         self.health = health_aio.HealthServicer()
         self.port = 0  # the bound port, after `start`
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> int:
-        """Listen, then load + warm up the model, then report SERVING. Returns the port."""
+        """Load and check the model, listen, warm up, then report SERVING. Returns the port."""
         cfg = self.config
+        if self.service.engine is None:
+            self.service.engine = await asyncio.to_thread(self._load)
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", cfg.max_message_bytes),
@@ -76,19 +84,24 @@ class ExplainServer:
             server,
         )  # fmt: skip
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        if cfg.tls:
-            creds = grpc.ssl_server_credentials(
-                [(Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes())]
-            )
-            self.port = server.add_secure_port(cfg.address, creds)
-        else:
-            self.port = server.add_insecure_port(cfg.address)
+        try:
+            if cfg.tls:
+                creds = grpc.ssl_server_credentials([(_read(cfg.tls_key), _read(cfg.tls_cert))])
+                self.port = server.add_secure_port(cfg.address, creds)
+            else:
+                self.port = server.add_insecure_port(cfg.address)
+        except RuntimeError as e:  # grpc's "Failed to bind"
+            raise ConfigError(f"cannot listen on {cfg.address}: {e}") from None
         await server.start()
         self._server = server
         log.info("listening on %s (port %d, tls=%s)", cfg.address, self.port, cfg.tls)
-        if cfg.metrics_port:
-            self.metrics.start_http_server(cfg.metrics_port, cfg.metrics_address)
-        await self.service.start(self._load)
+        try:
+            if cfg.metrics_port:
+                self.metrics.start_http_server(cfg.metrics_port, cfg.metrics_address)
+            await self.service.start()
+        except BaseException:
+            await server.stop(0)  # a failed start leaves no server behind
+            raise
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         return self.port
 
@@ -123,6 +136,13 @@ class ExplainServer:
     async def wait_for_termination(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read TLS file {path!r}: {e.strerror}") from None
 
 
 async def serve(config: ServeConfig) -> None:

@@ -19,12 +19,19 @@ from typing import Any
 
 import torch
 
-from stylex.data.images import IMAGE_FORMATS, decode_image_bytes
+from stylex.data.decode import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    check_pixels,
+    decode_image_bytes,
+    image_pixels,
+)
+from stylex.data.images import IMAGE_FORMATS
 from stylex.errors import InvalidArgumentError, UnavailableError
 from stylex.explain.explanation import Explanation
 from stylex.explain.options import MAX_TOP_K, ExplainOptions
 from stylex.runtime.engine import InferenceEngine
 from stylex.serving.batching import DynamicBatcher
+from stylex.serving.budget import DecodeBudget
 from stylex.serving.metrics import ServingMetrics
 
 log = logging.getLogger(__name__)
@@ -69,10 +76,14 @@ class ExplainService:
         max_delay_ms: float = 5.0,  # wait at most this long to fill a batch
         max_queue: int = 64,  # queued requests beyond which callers get RESOURCE_EXHAUSTED
         metrics: ServingMetrics | None = None,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,  # decoded pixels of one image
+        decode_budget: DecodeBudget | None = None,  # pixels decoding at once (None: 2 images)
     ) -> None:
         self.engine = engine
         self.max_batch_size = max_batch_size
         self.metrics = metrics
+        self.max_image_pixels = max_image_pixels
+        self.decode_budget = decode_budget or DecodeBudget(2 * max_image_pixels)
         self._batcher: DynamicBatcher[_Item, Explanation] = DynamicBatcher(
             self._run_batch,
             max_batch_size=max_batch_size,
@@ -161,15 +172,25 @@ class ExplainService:
         options: ExplainOptions,
         deadline: float | None = None,  # a time.monotonic() value
     ) -> Explanation:
-        """Explain one image: decode it (in a worker thread, off the event loop) and queue it
-        for the next batch. A request still queued when its deadline passes is dropped, not
-        computed."""
+        """Explain one image: decode it (in a worker thread, off the event loop, within the
+        decode budget) and queue it for the next batch. A request still queued when its
+        deadline passes is dropped, not computed."""
         engine = self._engine()
         if isinstance(image, (bytes, bytearray)):
-            t0 = time.perf_counter()
-            image = await asyncio.to_thread(decode_image_bytes, bytes(image), engine.resolution)
-            self._stage("decode", t0)
+            image = await self._decode(bytes(image), engine.resolution, deadline)
         return await self._batcher.submit((image, options), deadline)
+
+    async def _decode(self, data: bytes, resolution: int, deadline: float | None) -> torch.Tensor:
+        """The pixel cap is checked from the header before any pixel is decoded; the decode
+        itself waits for its share of the server-wide budget."""
+        cap = self.max_image_pixels
+        size = await asyncio.to_thread(image_pixels, data)
+        pixels = check_pixels(size, cap)
+        async with self.decode_budget.reserve(pixels, deadline):
+            t0 = time.perf_counter()
+            x = await asyncio.to_thread(decode_image_bytes, data, resolution, cap)
+            self._stage("decode", t0)
+        return x
 
     async def explain_input(self, req: ExplainInput, deadline: float | None = None) -> Explanation:
         """`explain` of a transport's decoded request (options checked first)."""

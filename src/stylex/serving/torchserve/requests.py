@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from stylex.data.images import decode_image_bytes
+from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS, decode_image_bytes
 from stylex.errors import InvalidArgumentError
 
 _IMAGE_KEYS = ("data", "body", "image")
@@ -33,7 +33,9 @@ class TorchServeRequest:
     options: dict[str, Any]  # top_k / target as sent (checked by `InferenceEngine.options`)
 
 
-def decode_request(item: dict[str, Any], resolution: int) -> TorchServeRequest:
+def decode_request(
+    item: dict[str, Any], resolution: int, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> TorchServeRequest:
     """One TorchServe request dict -> the image and its option values; InvalidArgumentError
     names what is wrong."""
     fields = {k: v for k, v in item.items() if k in (*_IMAGE_KEYS, "top_k", "target")}
@@ -61,7 +63,7 @@ def decode_request(item: dict[str, Any], resolution: int) -> TorchServeRequest:
             f"image is a {type(payload).__name__}; expected image bytes or a base64 string"
         )
     return TorchServeRequest(
-        x=decode_image_bytes(bytes(payload), resolution),
+        x=decode_image_bytes(bytes(payload), resolution, max_image_pixels),
         options={"top_k": _text(fields.get("top_k")), "target": _text(fields.get("target"))},
     )
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stylex.errors import StylexError
+from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
+from stylex.errors import ConfigError, StylexError
 from stylex.explain.explanation import Explanation, explanation_to_dict
 from stylex.explain.options import ExplainOptions
 from stylex.runtime import OrtEngine
@@ -32,6 +34,16 @@ HTTP_STATUS = {
 }
 Decoded = tuple[TorchServeRequest, ExplainOptions] | StylexError
 Result = Explanation | Exception
+
+
+def max_image_pixels_from_env(env: Mapping[str, str] | None = None) -> int:
+    """STYLEX_MAX_IMAGE_PIXELS (as `stylex serve` reads it), else the default cap."""
+    raw = (os.environ if env is None else env).get("STYLEX_MAX_IMAGE_PIXELS", "")
+    if not raw:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    if not raw.isdecimal() or int(raw) < 1:
+        raise ConfigError(f"STYLEX_MAX_IMAGE_PIXELS={raw!r} is not a positive integer")
+    return int(raw)
 
 
 def http_status(error: StylexError) -> int:
@@ -76,8 +88,13 @@ def error_response(error: Exception) -> dict[str, Any]:
 class TorchServeExplainer:
     """An inference engine behind TorchServe's decode / batch-explain / encode steps."""
 
-    def __init__(self, engine: InferenceEngine) -> None:
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        max_image_pixels: int | None = None,  # None: $STYLEX_MAX_IMAGE_PIXELS, else the default
+    ) -> None:
         self.engine = engine
+        self.max_image_pixels = max_image_pixels or max_image_pixels_from_env()
 
     @classmethod
     def load(
@@ -96,7 +113,7 @@ class TorchServeExplainer:
         out: list[Decoded] = []
         for item in items:
             try:
-                req = decode_request(item, self.engine.resolution)
+                req = decode_request(item, self.engine.resolution, self.max_image_pixels)
                 out.append((req, self.engine.options(**req.options)))
             except StylexError as e:
                 out.append(e)
