@@ -106,7 +106,7 @@ def main() -> int:
     images = sample_pngs(res, 32)
 
     # In-process: the same engine call the server makes, batches of 8 decoded images.
-    from stylex.data.images import decode_image_bytes
+    from stylex.data.decode import decode_image_bytes
 
     torch.set_num_threads(1)
     x = torch.stack([decode_image_bytes(b, res) for b in images])
