@@ -43,7 +43,7 @@ from stylex.explain.probes import (
     train_factor_probe,
 )
 from stylex.fileio import atomic_path, write_json
-from stylex.training.perceptual import build_perceptual
+from stylex.models.perceptual import build_perceptual
 
 METRICS_NAME = "metrics.json"
 RECONSTRUCTION_NAME = "metrics-reconstruction.json"  # `stylex evaluate --reconstruction-only`
