@@ -27,8 +27,9 @@ import torch
 from PIL import Image
 
 from stylex.data import build_dataset, to_uint8_image
-from stylex.demo import DEFAULT_MODEL, _free_port, _wait_serving
+from stylex.demo import _free_port, _wait_serving
 from stylex.runtime import OrtEngine
+from stylex.runtime.model_dir import default_model_dir
 from stylex.serving.client import ExplainClient
 
 
@@ -94,7 +95,7 @@ def start_server(model: Path, max_batch: int, threads: int | None) -> tuple[subp
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])

@@ -249,9 +249,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     index, num_shards = resolve_shard(args.shard_index, args.num_shards)
     items = shard(list_inputs(args.input), index, num_shards)
-    from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+    from stylex.runtime.model_dir import default_model_dir
 
-    engine = load_engine(args.model or DEFAULT_MODEL_DIR, args.device, args.batch_size)
+    engine = load_engine(args.model or default_model_dir(), args.device, args.batch_size)
     target = int(args.target) if args.target is not None and args.target.isdigit() else args.target
     summary = run_batch_job(
         engine, items, args.out, shard_index=index, num_shards=num_shards, top_k=args.top_k,
@@ -457,10 +457,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from stylex.demo import DEFAULT_MODEL, run_demo, summary_lines, write_contact_sheet
+    from stylex.demo import run_demo, summary_lines, write_contact_sheet
 
     out = Path(args.out)
-    model = Path(args.model) if args.model else DEFAULT_MODEL
+    model = Path(args.model) if args.model else None
     results = run_demo(out, model_dir=model, num_images=args.num_images, top_k=args.top_k)
     print("\n".join(summary_lines(results)))
     print(f"demo: explanations (JSON + counterfactual PNGs) in {out / 'explanations'}")

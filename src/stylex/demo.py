@@ -21,9 +21,7 @@ from PIL import Image
 from stylex.data import build_dataset, to_uint8_image
 from stylex.errors import StylexError, UnavailableError
 from stylex.fileio import atomic_path
-from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
-
-DEFAULT_MODEL = DEFAULT_MODEL_DIR
+from stylex.runtime.model_dir import default_model_dir
 
 
 def _free_port() -> int:
@@ -64,7 +62,7 @@ def _wait_serving(address: str, proc: subprocess.Popen, timeout_s: float) -> Non
 def run_demo(
     out_dir: Path,
     *,
-    model_dir: Path = DEFAULT_MODEL,
+    model_dir: Path | None = None,  # default: the shipped model (or $STYLEX_MODEL_DIR)
     num_images: int = 6,
     top_k: int = 3,
     seed: int = 7,
@@ -73,6 +71,7 @@ def run_demo(
     from stylex.runtime import read_model_dir
     from stylex.serving.client import explain_files_remote
 
+    model_dir = model_dir or default_model_dir()
     resolution = int(read_model_dir(model_dir).manifest["resolution"])
     images = write_samples(out_dir / "images", resolution, num_images, seed)
     address = f"127.0.0.1:{_free_port()}"

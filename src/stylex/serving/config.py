@@ -7,10 +7,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from stylex.errors import ConfigError
-from stylex.runtime.model_dir import DEFAULT_MODEL_DIR as SHIPPED_MODEL_DIR
-from stylex.runtime.model_dir import PRECISIONS
+from stylex.runtime.model_dir import PRECISIONS, default_model_dir
 
-DEFAULT_MODEL_DIR = str(SHIPPED_MODEL_DIR)
+DEFAULT_MODEL_DIR = str(default_model_dir())
 MiB = 1024 * 1024
 
 
