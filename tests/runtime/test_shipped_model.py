@@ -52,3 +52,11 @@ def test_the_default_model_is_the_shipped_one_unless_the_environment_names_anoth
     assert (SHIPPED / "manifest.json").is_file()
     monkeypatch.setenv("STYLEX_MODEL_DIR", str(tmp_path))
     assert default_model_dir() == tmp_path
+
+
+def test_shipped_manifest_carries_no_local_path():
+    from tests.export.model_fixtures import absolute_paths
+
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    assert absolute_paths(manifest) == []
+    assert manifest["classifier"]["file"] == "classifier.pt"
