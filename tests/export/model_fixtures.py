@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
+from stylex.commands.attfind import AttFindSettings, run_attfind
 from stylex.explain.context import load_context, stack_images
-from stylex.explain.find import AttFindSettings, run_attfind
 from stylex.export import export_run
 
 MODEL_NAME = "tiny"

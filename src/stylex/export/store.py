@@ -22,8 +22,15 @@ from stylex.errors import CheckpointError, InvalidArgumentError
 from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
 from stylex.explain.context import load_context
 from stylex.export.graphs import example_inputs, export_graph, graph_modules
+from stylex.export.parity import graph_parity
 from stylex.fileio import write_json
-from stylex.runtime.model_dir import GRAPHS, MANIFEST_NAME, SCHEMA_VERSION, file_entry
+from stylex.runtime.model_dir import (
+    GRAPHS,
+    MANIFEST_NAME,
+    SCHEMA_VERSION,
+    file_entry,
+    read_model_dir,
+)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 EXPORT_BATCH = 2  # batch of the traced examples; the exported batch axis is dynamic
@@ -85,6 +92,25 @@ def export_run(
     return target
 
 
+def export_model(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    parity: bool = False,  # also compare every graph with PyTorch (graph_parity)
+    **options: Any,  # those of export_run
+) -> dict[str, Any]:
+    """`stylex export`: export_run, then what it reports: the model directory, the fp16 check
+    when one ran (as the verified directory records it), and with `parity` each graph's
+    largest difference from PyTorch per batch size."""
+    target = export_run(run_dir, out_dir, **options)
+    result: dict[str, Any] = {"model_dir": str(target)}
+    if options.get("fp16"):
+        result["fp16_check"] = read_model_dir(target).manifest["fp16_check"]
+    if parity:
+        result["parity_max_abs"] = graph_parity(run_dir, target)
+    return result
+
+
 def _add_fp16_variant(
     tmp: Path, manifest: dict[str, Any], ctx, device: str, num_images: int
 ) -> None:
@@ -92,7 +118,6 @@ def _add_fp16_variant(
     that fails the check is deleted again and only its check is recorded."""
     from stylex.explain.context import stack_images
     from stylex.export import fp16 as half
-    from stylex.runtime.model_dir import read_model_dir
     from stylex.runtime.ort_engine import OrtEngine
 
     if num_images < 1:
