@@ -40,8 +40,8 @@ train-demo: setup
 	@echo "report:  $(RUN)/stylex/report.html"
 
 lint: setup
-	$(BIN)/ruff check src tests bench export handlers
-	$(BIN)/ruff format --check src tests bench export handlers
+	$(BIN)/ruff check src tests bench export handlers setup.py
+	$(BIN)/ruff format --check src tests bench export handlers setup.py
 
 test: lint
 	$(BIN)/pytest -q

@@ -22,9 +22,7 @@ import torch
 
 from stylex.data import build_dataset
 from stylex.runtime import OrtEngine, TorchEngine
-from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
-
-DEFAULT_MODEL = DEFAULT_MODEL_DIR
+from stylex.runtime.model_dir import default_model_dir
 
 
 def measure(engine, x: torch.Tensor, batch: int, top_k: int, seconds: float) -> dict:
@@ -49,7 +47,9 @@ def measure(engine, x: torch.Tensor, batch: int, top_k: int, seconds: float) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="exported model directory")
+    parser.add_argument(
+        "--model", default=str(default_model_dir()), help="exported model directory"
+    )
     parser.add_argument("--run", required=True, help="the training run the model came from")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(

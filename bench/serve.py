@@ -13,7 +13,6 @@ served @8 / in-process, and batched / unbatched @32.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import signal
 import subprocess
@@ -24,22 +23,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from stylex.data import build_dataset, to_uint8_image
-from stylex.demo import DEFAULT_MODEL, _free_port, _wait_serving
+from stylex.data import build_dataset
+from stylex.data.images import encode_image
+from stylex.demo import _free_port, _wait_serving
 from stylex.runtime import OrtEngine
+from stylex.runtime.model_dir import default_model_dir
 from stylex.serving.client import ExplainClient
 
 
 def sample_pngs(resolution: int, n: int) -> list[bytes]:
     ds = build_dataset("shapes", resolution, num_images=n, seed=99)
-    out = []
-    for i in range(n):
-        buf = io.BytesIO()
-        Image.fromarray(to_uint8_image(ds[i][0])).save(buf, format="PNG")
-        out.append(buf.getvalue())
-    return out
+    return [encode_image(ds[i][0], "png") for i in range(n)]
 
 
 def drive(address: str, images: list[bytes], concurrency: int, seconds: float, top_k: int):
@@ -94,7 +89,7 @@ def start_server(model: Path, max_batch: int, threads: int | None) -> tuple[subp
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])

@@ -7,6 +7,7 @@ PNGs per image), prints a summary, and stops the server with SIGTERM (graceful d
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -18,12 +19,10 @@ from typing import Any
 
 from PIL import Image
 
-from stylex.data import build_dataset, to_uint8_image
+from stylex.data import build_dataset
+from stylex.data.images import write_png
 from stylex.errors import StylexError, UnavailableError
-from stylex.fileio import atomic_path
-from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
-
-DEFAULT_MODEL = DEFAULT_MODEL_DIR
+from stylex.runtime.model_dir import default_model_dir
 
 
 def _free_port() -> int:
@@ -38,8 +37,7 @@ def write_samples(folder: Path, resolution: int, num_images: int, seed: int) -> 
     paths = []
     for i in range(len(ds)):
         path = folder / f"sample-{i:02d}.png"
-        with atomic_path(path) as tmp:
-            Image.fromarray(to_uint8_image(ds[i][0])).save(tmp, format="PNG")
+        write_png(ds[i][0], path)
         paths.append(path)
     return paths
 
@@ -64,7 +62,7 @@ def _wait_serving(address: str, proc: subprocess.Popen, timeout_s: float) -> Non
 def run_demo(
     out_dir: Path,
     *,
-    model_dir: Path = DEFAULT_MODEL,
+    model_dir: Path | None = None,  # default: the shipped model (or $STYLEX_MODEL_DIR)
     num_images: int = 6,
     top_k: int = 3,
     seed: int = 7,
@@ -73,6 +71,7 @@ def run_demo(
     from stylex.runtime import read_model_dir
     from stylex.serving.client import explain_files_remote
 
+    model_dir = model_dir or default_model_dir()
     resolution = int(read_model_dir(model_dir).manifest["resolution"])
     images = write_samples(out_dir / "images", resolution, num_images, seed)
     address = f"127.0.0.1:{_free_port()}"
@@ -95,13 +94,12 @@ def run_demo(
 
 
 def _png_tensor(data: bytes):
-    import io
+    """A PNG the service returned -> x [3, H, W] in [-1, 1], at its own size."""
+    from stylex.data.decode import decode_image_bytes
 
-    import numpy as np
-    import torch
-
-    arr = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32)
-    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
+    with Image.open(io.BytesIO(data)) as im:
+        side = im.size[0]
+    return decode_image_bytes(data, side)
 
 
 def write_contact_sheet(results: list[dict[str, Any]], path: Path) -> Path:

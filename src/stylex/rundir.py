@@ -2,7 +2,12 @@
 
 RUN/config.json            {"train": TrainConfig, "arch": ArchConfig, "data": {...},
                             "classifier": {...}, "perceptual": "...", "stylex_version": ...}
-RUN/checkpoints/...        see stylex.training.checkpoint
+RUN/checkpoints/step-000400/   one checkpoint (written by stylex.training.checkpoint)
+    G.safetensors  G_ema.safetensors  E.safetensors  D.safetensors
+    optim.safetensors      Adam moments of every optimizer, keyed by optimizer/param
+    rng.safetensors        RNG states
+    state.json             step, optimizer hyperparameters, data position
+RUN/checkpoints/latest     name of the newest complete checkpoint (atomic write)
 RUN/log.csv                scalar losses per logged step
 RUN/samples/step-*.png     rows: real | reconstruction | random sample
 """
@@ -24,6 +29,9 @@ from stylex.errors import CheckpointError
 from stylex.models import ArchConfig, Encoder, Generator
 
 CONFIG_NAME = "config.json"
+CHECKPOINTS_DIR = "checkpoints"
+LATEST_NAME = "latest"
+STATE_NAME = "state.json"
 
 
 def load_module_weights(module: nn.Module, path: Path) -> None:
@@ -40,6 +48,17 @@ def load_module_weights(module: nn.Module, path: Path) -> None:
             f"weights {path} do not fit the network: missing {result.missing_keys[:5]}, "
             f"unexpected {result.unexpected_keys[:5]}"
         )
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run, or None if it has none."""
+    pointer = Path(run_dir) / CHECKPOINTS_DIR / LATEST_NAME
+    if not pointer.is_file():
+        return None
+    path = pointer.parent / pointer.read_text().strip()
+    if not path.is_dir():
+        raise CheckpointError(f"{pointer} names {path.name}, which does not exist")
+    return path
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
@@ -68,8 +87,6 @@ class TrainedRun:
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedRun:
     """Rebuild G_ema and E of a run's newest checkpoint from config.json and safetensors."""
-    from stylex.training.checkpoint import latest_checkpoint  # the folder format lives there
-
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     ckpt = latest_checkpoint(run_dir)
@@ -79,7 +96,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Trained
     G, E = Generator(arch), Encoder(arch)
     load_module_weights(G, ckpt / "G_ema.safetensors")
     load_module_weights(E, ckpt / "E.safetensors")
-    step = json.loads((ckpt / "state.json").read_text())["step"]
+    step = json.loads((ckpt / STATE_NAME).read_text())["step"]
     digest = hashlib.sha256()
     for name in ("G_ema.safetensors", "E.safetensors"):
         digest.update((ckpt / name).read_bytes())

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+from stylex.runtime.model_dir import shipped_model_dir
 
-MODEL_DIR = DEFAULT_MODEL_DIR  # the shipped model
+MODEL_DIR = shipped_model_dir()  # the shipped model
 NUM_GOOD = 12
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from stylex.commands.attfind import AttFindSettings, run_attfind
 from stylex.data import build_dataset
 from stylex.data.shape_render import render_shape
 from stylex.errors import InvalidArgumentError
@@ -19,7 +20,6 @@ from stylex.explain.faithfulness import (
     per_image_success,
     reconstruction_faithfulness,
 )
-from stylex.explain.find import AttFindSettings, run_attfind
 from stylex.explain.probes import train_factor_probe
 from stylex.models import Styles
 from stylex.runtime import TorchEngine

@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from stylex.cli import main
+from stylex.commands.attfind import AttFindSettings, run_attfind
 from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import ATTFIND_SEED_OFFSET, load_context, stack_images
 from stylex.explain.effects import EffectEngine
-from stylex.explain.find import AttFindSettings, run_attfind
 from stylex.models import Styles
 from tests.conftest import TEST_RESOLUTION
 

@@ -16,7 +16,7 @@ from stylex.export import export_run, graph_parity
 from stylex.rundir import load_run
 from stylex.runtime import MANIFEST_NAME, SCHEMA_VERSION, read_model_dir
 from stylex.runtime.model_dir import GRAPHS, file_entry
-from tests.export.model_fixtures import attfind_run, exported_model
+from tests.export.model_fixtures import absolute_paths, attfind_run, exported_model
 
 pytest.importorskip("onnxruntime")
 
@@ -66,6 +66,44 @@ def test_manifest_records_model_catalog_checksums_and_provenance(run_dir, model_
     assert m["created"]
     assert m["files"] == {f: file_entry(model_dir / f) for f in GRAPH_FILES}
     assert read_model_dir(model_dir).catalog.class_names == m["class_names"]
+
+
+def test_manifest_names_the_classifier_by_file_and_sha256(run_dir, model_dir, shapes_classifier):
+    m = json.loads((model_dir / MANIFEST_NAME).read_text())
+    assert absolute_paths(m) == []
+    classifier = m["classifier"]
+    assert classifier["file"] == shapes_classifier.name == "classifier.pt"
+    # The file training was given: the run's copy has its bytes.
+    assert {k: classifier[k] for k in ("sha256", "size_bytes")} == file_entry(shapes_classifier)
+    assert (classifier["num_classes"], classifier["class_names"]) == (2, ["not_red", "red"])
+    assert classifier["preprocessing"]["input_size"] == 16
+    assert "source" not in classifier and "path" not in classifier
+
+
+def test_exported_provenance_keeps_no_local_path(run_dir, tmp_path):
+    # A run trained on an image folder, whose catalog came from another folder: the manifest
+    # names both folders, not where they were on this machine.
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    config = json.loads((run / "config.json").read_text())
+    config["data"].update(spec="/srv/data/images", root="C:\\data\\images")
+    (run / "config.json").write_text(json.dumps(config))
+    catalog = json.loads((run / "attributes.json").read_text())
+    catalog["settings"]["data"] = "/srv/data/held-out"
+    (run / "attributes.json").write_text(json.dumps(catalog))
+    m = json.loads((export_run(run, tmp_path / "store") / MANIFEST_NAME).read_text())
+    assert absolute_paths(m) == []
+    assert (m["provenance"]["data"]["spec"], m["provenance"]["data"]["root"]) == (
+        "images",
+        "images",
+    )
+    assert m["catalog"]["settings"]["data"] == "held-out"
+    assert m["provenance"]["data"]["kind"] == config["data"]["kind"]
+
+
+def test_the_path_check_sees_posix_windows_and_unc_paths():
+    found = absolute_paths({"a": ["/x/y", "C:\\x", "D:/x", "\\\\host\\s"], "b": "hue < 1/6"})
+    assert found == [".a[0]: /x/y", ".a[1]: C:\\x", ".a[2]: D:/x", ".a[3]: \\\\host\\s"]
 
 
 def test_every_graph_matches_pytorch_at_batch_1_3_8(run_dir, model_dir):

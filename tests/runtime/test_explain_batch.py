@@ -13,7 +13,7 @@ from stylex.explain.context import stack_images
 from stylex.explain.explanation import Explanation
 from stylex.explain.options import PREDICTED, RUNNER_UP, ExplainOptions
 from stylex.runtime import OrtEngine, TorchEngine
-from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+from stylex.runtime.model_dir import default_model_dir
 from tests.export.model_fixtures import attfind_run
 
 
@@ -100,7 +100,7 @@ def test_a_failing_batch_is_run_item_by_item(engine, images, monkeypatch):
 def test_exhaustive_needs_an_engine_that_searches(engine, images):
     (found,) = engine.explain_batch([images[0]], ExplainOptions(top_k=2, exhaustive=True))
     assert isinstance(found, Explanation) and len(found.counterfactuals) == 2
-    ort = OrtEngine.load(DEFAULT_MODEL_DIR, device="cpu", intra_op_threads=1)
+    ort = OrtEngine.load(default_model_dir(), device="cpu", intra_op_threads=1)
     x = torch.zeros(3, ort.resolution, ort.resolution)
     (err,) = ort.explain_batch([x], ExplainOptions(exhaustive=True))
     assert isinstance(err, InvalidArgumentError) and "exhaustive" in str(err)

@@ -5,29 +5,31 @@ from __future__ import annotations
 import json
 
 from stylex.runtime import read_model_dir
-from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+from stylex.runtime.model_dir import shipped_model_dir
+
+SHIPPED = shipped_model_dir()
 
 MAX_BYTES = 25 * 1000 * 1000
 
 
 def test_shipped_model_is_verified_with_an_accepted_fp16_variant():
-    model = read_model_dir(DEFAULT_MODEL_DIR)
+    model = read_model_dir(SHIPPED)
     assert model.class_names == ["not_red", "red"] and model.resolution == 32
     assert model.precisions == ["fp32", "fp16"]
     assert model.manifest["variants"]["fp16"]["check"]["accepted"]
-    assert read_model_dir(DEFAULT_MODEL_DIR, "fp16").precision == "fp16"
+    assert read_model_dir(SHIPPED, "fp16").precision == "fp16"
     assert len(model.catalog.for_class(0)) > 0 and len(model.catalog.for_class(1)) > 0
 
 
 def test_shipped_model_is_under_25_mb():
-    total = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir())
+    total = sum(p.stat().st_size for p in SHIPPED.iterdir())
     assert total < MAX_BYTES, total
 
 
 def test_model_card_quotes_the_evaluation():
-    card = (DEFAULT_MODEL_DIR / "MODEL_CARD.md").read_text()
-    metrics = json.loads((DEFAULT_MODEL_DIR / "evaluation.json").read_text())
-    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    card = (SHIPPED / "MODEL_CARD.md").read_text()
+    metrics = json.loads((SHIPPED / "evaluation.json").read_text())
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
     assert metrics["run_step"] == manifest["provenance"]["step"]
     assert f"**{metrics['fidelity']['agreement']:.3f}**" in card
     flips = metrics["flip_rate"]["attfind"]
@@ -36,3 +38,25 @@ def test_model_card_quotes_the_evaluation():
         f = metrics["flip_rate"][method]
         assert f"{f['1']:.3f} / {f['5']:.3f} / {f['10']:.3f}" in card
     assert f"{metrics['fidelity']['l1']:.3f} / {metrics['fidelity']['perceptual']:.3f}" in card
+
+
+def test_the_default_model_is_the_shipped_one_unless_the_environment_names_another(
+    monkeypatch, tmp_path
+):
+    from stylex.runtime.model_dir import default_model_dir
+
+    monkeypatch.delenv("STYLEX_MODEL_DIR", raising=False)
+    assert default_model_dir() == SHIPPED
+    # A source checkout: the repository's model_store, read in place.
+    assert SHIPPED.parts[-3:] == ("model_store", "shapes32", "3")
+    assert (SHIPPED / "manifest.json").is_file()
+    monkeypatch.setenv("STYLEX_MODEL_DIR", str(tmp_path))
+    assert default_model_dir() == tmp_path
+
+
+def test_shipped_manifest_carries_no_local_path():
+    from tests.export.model_fixtures import absolute_paths
+
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    assert absolute_paths(manifest) == []
+    assert manifest["classifier"]["file"] == "classifier.pt"

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+from stylex.runtime.model_dir import shipped_model_dir
 
-MODEL_DIR = DEFAULT_MODEL_DIR  # the shipped model
+MODEL_DIR = shipped_model_dir()  # the shipped model
 
 
 class ServerThread:

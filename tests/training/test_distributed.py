@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from stylex.training.checkpoint import latest_checkpoint
+from stylex.rundir import latest_checkpoint
 from tests.conftest import TEST_RESOLUTION
 
 

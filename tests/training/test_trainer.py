@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from stylex.errors import CheckpointError
-from stylex.training.checkpoint import latest_checkpoint
+from stylex.rundir import latest_checkpoint
 from stylex.training.config import resolve_config
 from stylex.training.trainer import train
 from tests.conftest import TEST_RESOLUTION

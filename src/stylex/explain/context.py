@@ -81,3 +81,20 @@ def load_context(run_dir: str | Path, device: str = "auto") -> RunContext:
 def stack_images(dataset: ImageDataset, limit: int | None = None) -> torch.Tensor:
     n = len(dataset) if limit is None else min(limit, len(dataset))
     return torch.stack([dataset[i][0] for i in range(n)])
+
+
+@torch.no_grad()
+def encode_images(
+    ctx: RunContext, x: torch.Tensor, batch_size: int = 64
+) -> dict[str, torch.Tensor]:
+    """w, p, styles and the logits of the generated image of each input image."""
+    out: dict[str, list[torch.Tensor]] = {"conv": [], "rgb": [], "logits": [], "probs": []}
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size].to(ctx.device)
+        p = torch.softmax(ctx.C(xb), dim=1)
+        styles = ctx.G.styles(ctx.E(xb), p)
+        out["conv"].append(styles.conv.cpu())
+        out["rgb"].append(styles.rgb.cpu())
+        out["probs"].append(p.cpu())
+        out["logits"].append(ctx.C(ctx.G.synthesize(styles)).float().cpu())
+    return {k: torch.cat(v) for k, v in out.items()}

@@ -12,7 +12,7 @@ import re
 import shutil
 import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import onnx
@@ -22,8 +22,15 @@ from stylex.errors import CheckpointError, InvalidArgumentError
 from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
 from stylex.explain.context import load_context
 from stylex.export.graphs import example_inputs, export_graph, graph_modules
+from stylex.export.parity import graph_parity
 from stylex.fileio import write_json
-from stylex.runtime.model_dir import GRAPHS, MANIFEST_NAME, SCHEMA_VERSION, file_entry
+from stylex.runtime.model_dir import (
+    GRAPHS,
+    MANIFEST_NAME,
+    SCHEMA_VERSION,
+    file_entry,
+    read_model_dir,
+)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 EXPORT_BATCH = 2  # batch of the traced examples; the exported batch axis is dynamic
@@ -85,6 +92,25 @@ def export_run(
     return target
 
 
+def export_model(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    parity: bool = False,  # also compare every graph with PyTorch (graph_parity)
+    **options: Any,  # those of export_run
+) -> dict[str, Any]:
+    """`stylex export`: export_run, then what it reports: the model directory, the fp16 check
+    when one ran (as the verified directory records it), and with `parity` each graph's
+    largest difference from PyTorch per batch size."""
+    target = export_run(run_dir, out_dir, **options)
+    result: dict[str, Any] = {"model_dir": str(target)}
+    if options.get("fp16"):
+        result["fp16_check"] = read_model_dir(target).manifest["fp16_check"]
+    if parity:
+        result["parity_max_abs"] = graph_parity(run_dir, target)
+    return result
+
+
 def _add_fp16_variant(
     tmp: Path, manifest: dict[str, Any], ctx, device: str, num_images: int
 ) -> None:
@@ -92,7 +118,6 @@ def _add_fp16_variant(
     that fails the check is deleted again and only its check is recorded."""
     from stylex.explain.context import stack_images
     from stylex.export import fp16 as half
-    from stylex.runtime.model_dir import read_model_dir
     from stylex.runtime.ort_engine import OrtEngine
 
     if num_images < 1:
@@ -152,7 +177,7 @@ def _manifest(
         "num_style_coordinates": ctx.G.layout.num_conv,
         "num_rgb_styles": ctx.G.layout.num_rgb,
         "stylespace_layout": ctx.G.layout.to_json(),
-        "classifier": {"preprocessing": ctx.C.spec.to_dict(), **config.get("classifier", {})},
+        "classifier": _classifier_provenance(ctx, config.get("classifier", {})),
         "graphs": {
             g: {"file": f, "inputs": list(i), "outputs": list(o), "batch_axis": 0}
             for g, (f, i, o) in GRAPHS.items()
@@ -168,10 +193,50 @@ def _manifest(
             "run": ctx.run_dir.resolve().name,
             "step": ctx.run.step,
             "steps": train.get("steps"),
-            "data": config.get("data", {}),
+            "data": _portable_data(config.get("data", {})),
             "stylex_version": config.get("stylex_version"),
             "arch": config.get("arch", {}),
         },
-        "catalog": catalog.to_json(),
+        "catalog": _portable_catalog(catalog.to_json()),
         "files": files,
     }
+
+
+# A model directory is copied to other machines: it records files by name and sha256, never by
+# a path of the machine that exported it (the run's config.json does keep local paths).
+
+
+def _classifier_provenance(ctx, section: dict[str, Any]) -> dict[str, Any]:
+    """The classifier's preprocessing and which file it was: name, sha256 and size of the run's
+    copy (the file training was given), and its classes."""
+    copy = ctx.run.classifier_path
+    if copy is None or not copy.is_file():
+        raise CheckpointError(f"run {ctx.run_dir} has no copy of its classifier ({copy})")
+    return {
+        "preprocessing": ctx.C.spec.to_dict(),
+        "file": copy.name,
+        **file_entry(copy),
+        **{k: section[k] for k in ("num_classes", "class_names") if k in section},
+    }
+
+
+def _portable_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The data description with an image folder named by its folder name only."""
+    return {k: _file_name(v) if k in ("spec", "root") else v for k, v in data.items()}
+
+
+def _portable_catalog(catalog: dict[str, Any]) -> dict[str, Any]:
+    settings = catalog.get("settings") or {}
+    if "data" not in settings:
+        return catalog
+    return {**catalog, "settings": {**settings, "data": _file_name(settings["data"])}}
+
+
+def _file_name(value: Any) -> Any:
+    """An absolute path (POSIX, or Windows with a drive) -> its last part; anything else as is."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith("/"):
+        return PurePosixPath(value).name
+    windows = PureWindowsPath(value)  # C:\data\x, or \\host\share\x (UNC): a drive
+    return windows.name if windows.drive else value

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,10 @@ from stylex.errors import CheckpointError
 from stylex.explain.catalog import AttributeCatalog
 
 MANIFEST_NAME = "manifest.json"
-# The model shipped in the repository; what `stylex serve`, `demo` and `batch` use by default.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "model_store" / "shapes32" / "3"
+# The shipped model, relative to the repository root and, in a wheel, to the package: the build
+# (setup.py) copies this folder into the package, so git holds it once.
+SHIPPED_MODEL = Path("model_store") / "shapes32" / "3"
+MODEL_DIR_ENV = "STYLEX_MODEL_DIR"  # overrides the default everywhere (containers set it)
 SCHEMA_VERSION = 1
 # graph name -> (file, input names, output names)
 GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
@@ -42,6 +46,27 @@ PRECISIONS = ("fp32", "fp16")
 
 class ModelDirError(CheckpointError):
     """A model directory is missing a file, has a corrupt or tampered one, or another schema."""
+
+
+def shipped_model_dir() -> Path:
+    """The model shipped with stylex: inside the installed package (a wheel carries it as
+    package data), else in the source checkout the package runs from (`src/stylex` in
+    `<repo>/src`). Where neither holds it, the package location, which readers report missing."""
+    package = Path(str(resources.files("stylex")))
+    candidates = [package / SHIPPED_MODEL]
+    if package.parent.name == "src":
+        candidates.append(package.parent.parent / SHIPPED_MODEL)
+    for folder in candidates:
+        if (folder / MANIFEST_NAME).is_file():
+            return folder
+    return candidates[0]
+
+
+def default_model_dir() -> Path:
+    """The model `stylex serve`, `demo` and `batch` use without --model: $STYLEX_MODEL_DIR when
+    set, else the shipped model."""
+    override = os.environ.get(MODEL_DIR_ENV, "")
+    return Path(override) if override else shipped_model_dir()
 
 
 def sha256_bytes(data: bytes) -> str:

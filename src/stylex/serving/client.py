@@ -154,8 +154,8 @@ def explain_files_remote(
     timeout: float | None = 60.0,
 ) -> list[dict[str, Any]]:
     """Explain image files on a server; write OUT/<stem>/{explanation.json, reconstruction.png,
-    counterfactual-<rank>.png} as the local `explain_files` does. Returns the JSON results."""
-    from stylex.fileio import write_bytes, write_json
+    counterfactual-<rank>.png} as `stylex explain --run-dir` does. Returns the JSON results."""
+    from stylex.explain.output import write_explanation_files
 
     results = []
     with ExplainClient(address, timeout=timeout) as client:
@@ -168,12 +168,6 @@ def explain_files_remote(
                 data, top_k=top_k, target=target or "", shift=shift, return_reconstruction=True
             )
             folder = out_dir / path.stem
-            write_bytes(folder / "reconstruction.png", res.pop("reconstruction"))
-            for attr in res["attributes"]:
-                write_bytes(
-                    folder / f"counterfactual-{attr['rank']}.png", attr.pop("counterfactual")
-                )
-            result = {"image": str(path), **res}
-            write_json(folder / "explanation.json", result)
+            result = write_explanation_files(folder, res, str(path))
             results.append({**result, "output": str(folder)})
     return results

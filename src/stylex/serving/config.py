@@ -8,16 +8,14 @@ from typing import Any
 
 from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
 from stylex.errors import ConfigError
-from stylex.runtime.model_dir import DEFAULT_MODEL_DIR as SHIPPED_MODEL_DIR
 from stylex.runtime.model_dir import PRECISIONS
 
-DEFAULT_MODEL_DIR = str(SHIPPED_MODEL_DIR)
 MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    model_dir: str = DEFAULT_MODEL_DIR  # exported model directory (manifest + ONNX graphs)
+    model_dir: str = ""  # exported model directory; "" = the default model (default_model_dir)
     address: str = "127.0.0.1:50051"  # HOST:PORT to listen on; port 0 = any free port
     metrics_port: int = 9090  # Prometheus /metrics on the loopback; 0 = off
     metrics_address: str = "127.0.0.1"  # where the metrics HTTP server listens

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from stylex.errors import ConfigError
 from stylex.runtime.engine import InferenceEngine
+from stylex.runtime.model_dir import default_model_dir
 from stylex.serving.budget import DecodeBudget
 from stylex.serving.config import ServeConfig
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
@@ -111,7 +112,7 @@ class ExplainServer:
 
         quiet_torch_glue()
         return OrtEngine.load(
-            self.config.model_dir,
+            self.config.model_dir or default_model_dir(),
             device=self.config.device,
             intra_op_threads=self.config.threads or None,
             precision=self.config.precision,

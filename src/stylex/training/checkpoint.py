@@ -1,12 +1,8 @@
-"""Checkpoints as data: safetensors for every tensor, JSON for everything else. No pickles.
+"""Writing checkpoints and restoring the training state (optimizers, RNG) from them.
 
-Layout of a run directory:
-    config.json                    resolved TrainConfig + architecture + data + classifier
-    checkpoints/step-000400/       one checkpoint (written to a temporary folder, then renamed)
-        G.safetensors  G_ema.safetensors  E.safetensors  D.safetensors
-        optim.safetensors          Adam moments of every optimizer, keyed by optimizer/param
-        state.json                 step, optimizer hyperparameters, RNG states, data position
-    checkpoints/latest             name of the newest complete checkpoint (atomic write)
+Checkpoints are data: safetensors for every tensor, JSON for everything else, no pickles. The
+folder layout, and reading a run's networks back, belong to `stylex.rundir`; a checkpoint is
+written to a temporary folder and then renamed, and `latest` is pointed at it atomically.
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ from torch import nn
 
 from stylex.errors import CheckpointError
 from stylex.fileio import atomic_path
-from stylex.rundir import load_module_weights
+from stylex.rundir import CHECKPOINTS_DIR, LATEST_NAME, STATE_NAME, load_module_weights
 
 MODULE_NAMES = ("G", "G_ema", "E", "D")
 
@@ -72,7 +68,7 @@ def save_checkpoint(
     keep: int = 2,
 ) -> Path:
     """Write a complete checkpoint for `step`, then point `latest` at it; prune old ones."""
-    ckpt_root = Path(run_dir) / "checkpoints"
+    ckpt_root = Path(run_dir) / CHECKPOINTS_DIR
     ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / f"step-{step:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".step-{step:06d}.", dir=ckpt_root))
@@ -90,30 +86,19 @@ def save_checkpoint(
             rng.update({f"torch_cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         save_file(rng, str(tmp / "rng.safetensors"))
         payload = {"step": step, "optimizers": optim_meta, **state}
-        (tmp / "state.json").write_text(json.dumps(payload, indent=2))
+        (tmp / STATE_NAME).write_text(json.dumps(payload, indent=2))
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    with atomic_path(ckpt_root / "latest") as latest_tmp:
+    with atomic_path(ckpt_root / LATEST_NAME) as latest_tmp:
         latest_tmp.write_text(final.name + "\n")
     complete = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
     for old in complete[:-keep] if keep > 0 else []:
         shutil.rmtree(old)
     return final
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint of a run, or None if it has none."""
-    pointer = Path(run_dir) / "checkpoints" / "latest"
-    if not pointer.is_file():
-        return None
-    path = pointer.parent / pointer.read_text().strip()
-    if not path.is_dir():
-        raise CheckpointError(f"{pointer} names {path.name}, which does not exist")
-    return path
 
 
 def load_checkpoint(
@@ -123,7 +108,7 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restore modules, optimizers and RNG state from a checkpoint folder; return state.json."""
     try:
-        state = json.loads((path / "state.json").read_text())
+        state = json.loads((path / STATE_NAME).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"checkpoint {path} is unreadable: {exc}") from exc
     for name, module in modules.items():

@@ -30,13 +30,13 @@ from stylex.device import pick_device
 from stylex.errors import CheckpointError, ClassifierError
 from stylex.fileio import atomic_path, write_json
 from stylex.models import ArchConfig, Discriminator, Encoder, Generator
-from stylex.rundir import CONFIG_NAME, read_run_config
+from stylex.models.perceptual import build_perceptual
+from stylex.rundir import CONFIG_NAME, latest_checkpoint, read_run_config
 from stylex.training import distributed as dist_utils
-from stylex.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from stylex.training.checkpoint import load_checkpoint, save_checkpoint
 from stylex.training.config import ARCH_KEYS, DATA_KEYS, TrainConfig
 from stylex.training.data_stream import BatchStream
 from stylex.training.losses import StylexLoss
-from stylex.training.perceptual import build_perceptual
 from stylex.training.schedule import RANDOM, WARMUP, AlternatingSchedule
 
 LOG_NAME = "log.csv"

@@ -6,32 +6,80 @@ Work is kept in RUN/attfind/ so an interrupted run continues where it stopped:
     encoded.json          what they were encoded with (checkpoint weights, classifier, images)
     effects.npy           [N, 2, S, C] float32, memory-mapped: RAM use is bounded by a chunk
     progress.json         settings and the image chunks already done
+
+The selection itself is `stylex.explain.attfind`, the effects `stylex.explain.effects`; torch
+and numpy are imported inside the functions so that building the parser stays light.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from stylex.errors import ConfigError
-from stylex.explain.attfind import find_attributes
-from stylex.explain.attributes import Attribute, StyleStats
-from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
-from stylex.explain.context import ATTFIND_SEED_OFFSET, RunContext, stack_images
-from stylex.explain.effects import EffectEngine
 from stylex.fileio import atomic_path, write_json
-from stylex.models import Styles
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from stylex.explain.attributes import StyleStats
+    from stylex.explain.catalog import AttributeCatalog
+    from stylex.explain.context import RunContext
+
+NAME = "attfind"
+HELP = "find the classifier's attributes in a trained run"
 WORK_DIR = "attfind"
+ENCODED_NAME = "encoded.safetensors"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="trained run directory")
+    p.add_argument("--num-images", type=int, default=250)
+    p.add_argument("--num-attributes", type=int, default=10, help="K per class")
+    p.add_argument("--shift", type=float, default=1.0, help="1 = move to the extreme")
+    p.add_argument(
+        "--screen-top",
+        type=int,
+        default=0,
+        help="first-order screen: evaluate only this many coordinates per image exactly",
+    )
+    p.add_argument("--chunk-images", type=int, default=8, help="images per resumable chunk")
+    p.add_argument("--edits-per-batch", type=int, default=128)
+    p.add_argument("--data", help="images to use (default: the run's data set, other seed)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from stylex.explain.context import load_context
+
+    settings = AttFindSettings(
+        num_images=args.num_images,
+        num_attributes=args.num_attributes,
+        shift=args.shift,
+        screen_top=args.screen_top,
+        chunk_images=args.chunk_images,
+        edits_per_batch=args.edits_per_batch,
+        data=args.data,
+    )
+    ctx = load_context(args.run_dir, args.device)
+    catalog = run_attfind(ctx, settings, progress=not args.no_progress)
+    print(
+        json.dumps(
+            {
+                "catalog": str(Path(args.run_dir) / "attributes.json"),
+                "settings": catalog.settings,
+                "top": catalog_summary(catalog),
+            },
+            indent=2,
+        )
+    )
+    return 0
 
 
 @dataclass
@@ -87,25 +135,12 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-@torch.no_grad()
-def encode_images(
-    ctx: RunContext, x: torch.Tensor, batch_size: int = 64
-) -> dict[str, torch.Tensor]:
-    """w, p, styles and the logits of the generated image of each input image."""
-    out: dict[str, list[torch.Tensor]] = {"conv": [], "rgb": [], "logits": [], "probs": []}
-    for start in range(0, x.shape[0], batch_size):
-        xb = x[start : start + batch_size].to(ctx.device)
-        p = torch.softmax(ctx.C(xb), dim=1)
-        styles = ctx.G.styles(ctx.E(xb), p)
-        out["conv"].append(styles.conv.cpu())
-        out["rgb"].append(styles.rgb.cpu())
-        out["probs"].append(p.cpu())
-        out["logits"].append(ctx.C(ctx.G.synthesize(styles)).float().cpu())
-    return {k: torch.cat(v) for k, v in out.items()}
-
-
 def _load_or_encode(ctx: RunContext, work: Path, settings: AttFindSettings, progress: bool) -> dict:
-    path, key_path = work / "encoded.safetensors", work / "encoded.json"
+    from safetensors.torch import load_file, save_file
+
+    from stylex.explain.context import ATTFIND_SEED_OFFSET, encode_images, stack_images
+
+    path, key_path = work / ENCODED_NAME, work / "encoded.json"
     key = settings.encoded_key(ctx)
     if path.is_file() and key_path.is_file():
         if json.loads(key_path.read_text()).get("key") == key:
@@ -134,6 +169,12 @@ def compute_effects(
     progress: bool,
 ) -> np.ndarray:
     """Fill (or continue filling) the memory-mapped effect tensor chunk by chunk."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from stylex.explain.effects import EffectEngine
+    from stylex.models import Styles
+
     n, num_coords = enc["conv"].shape
     num_classes = enc["logits"].shape[1]
     effects_path, progress_path = work / "effects.npy", work / "progress.json"
@@ -174,6 +215,12 @@ def run_attfind(
     ctx: RunContext, settings: AttFindSettings | None = None, *, progress: bool = True
 ) -> AttributeCatalog:
     """AttFind on a trained run; writes RUN/attributes.json and returns the catalog."""
+    import torch
+
+    from stylex.explain.attfind import find_attributes
+    from stylex.explain.attributes import Attribute, StyleStats
+    from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
+
     settings = (settings or AttFindSettings()).validate()
     work = ctx.run_dir / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)

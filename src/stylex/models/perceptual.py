@@ -1,4 +1,5 @@
-"""Perceptual distance for the reconstruction loss.
+"""Perceptual distance between images: the reconstruction loss of training and the fidelity
+metric of evaluation both use it, so it lives beside the networks.
 
 LPIPS (Zhang et al. 2018) is used when the `lpips` package *and* its backbone weights are already
 on this machine; nothing is downloaded. Otherwise a built-in substitute is used: the mean L1

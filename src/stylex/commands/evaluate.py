@@ -11,43 +11,71 @@ On held-out images (the run's data set drawn with another seed):
   probe's own score on x), counterfactual minimality (which factors each counterfactual changes
   besides the label rule's), and ground-truth alignment (which factor each attribute changes;
   the share of the top-k attributes that change a factor the rule depends on).
+
+The metrics themselves are `stylex.explain` (metrics, faithfulness, probes, baselines); torch is
+imported inside the functions so that building the parser stays light.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any
 
 from stylex.errors import ConfigError
-from stylex.explain.baselines import random_baseline, wu_baseline
-from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.context import EVAL_SEED_OFFSET, RunContext, stack_images
-from stylex.explain.faithfulness import (
-    counterfactual_minimality,
-    per_image_success,
-    reconstruction_faithfulness,
-)
-from stylex.explain.metrics import encode, flip_rate_at_k, reconstruction_fidelity
-from stylex.explain.probes import (
-    FactorProbe,
-    alignment_share,
-    attribute_factors,
-    factor_columns,
-    train_factor_probe,
-)
 from stylex.fileio import atomic_path, write_json
-from stylex.training.perceptual import build_perceptual
+
+if TYPE_CHECKING:
+    import torch
+
+    from stylex.explain.catalog import AttributeCatalog
+    from stylex.explain.context import RunContext
+    from stylex.explain.probes import FactorProbe
+
+NAME = "evaluate"
+HELP = "fidelity, faithfulness, flip rates, success, minimality -> metrics.json"
 
 METRICS_NAME = "metrics.json"
 RECONSTRUCTION_NAME = "metrics-reconstruction.json"  # `stylex evaluate --reconstruction-only`
 PROBE_DIR = "probes"
 PROBE_WIDTH = 32  # see EvalSettings.probe_epochs for what it reaches
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--num-images", type=int, default=200, help="held-out images")
+    p.add_argument("--max-k", type=int, default=10)
+    p.add_argument("--shift", type=float, default=1.0)
+    p.add_argument("--probe-epochs", type=int, help="factor probe training epochs (shapes)")
+    p.add_argument("--probe-images", type=int, help="images the factor probe trains on (shapes)")
+    p.add_argument("--probe-dir", help="cache folder of the factor probe (default RUN/probes)")
+    p.add_argument(
+        "--reconstruction-only",
+        action="store_true",
+        help="only fidelity and faithfulness (no attribute catalog needed) -> "
+        "metrics-reconstruction.json; for comparing checkpoints and recipes quickly",
+    )
+    p.add_argument("--data", help="held-out images (default: the run's data set, other seed)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from stylex.explain.context import load_context
+
+    probe = {k: v for k, v in (("probe_epochs", args.probe_epochs),
+                               ("probe_images", args.probe_images)) if v is not None}  # fmt: skip
+    settings = EvalSettings(num_images=args.num_images, max_k=args.max_k, shift=args.shift,
+                            data=args.data, probe_dir=args.probe_dir, **probe)  # fmt: skip
+    metrics = evaluate_run(
+        load_context(args.run_dir, args.device), settings, progress=not args.no_progress,
+        reconstruction_only=args.reconstruction_only,
+    )  # fmt: skip
+    print(json.dumps(metrics, indent=2))
+    return 0
 
 
 @dataclass
@@ -80,6 +108,8 @@ def _lists_from_catalog(catalog: AttributeCatalog) -> dict[int, list[tuple[int, 
 def _baseline_lists(
     conv: torch.Tensor, probs: torch.Tensor, num_classes: int, k: int, seed: int
 ) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]]]:
+    from stylex.explain.baselines import random_baseline, wu_baseline
+
     wu = {
         c: [(i, d) for i, d, _ in wu_baseline(conv, probs, c, num_attributes=k)]
         for c in range(num_classes)
@@ -92,6 +122,11 @@ def _baseline_lists(
 
 
 def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool):
+    from safetensors.torch import load_file, save_file
+
+    from stylex.explain.context import EVAL_SEED_OFFSET
+    from stylex.explain.probes import FactorProbe, train_factor_probe
+
     folder = Path(settings.probe_dir) if settings.probe_dir else ctx.run_dir / PROBE_DIR
     weights, info_path = folder / "factor_probe.safetensors", folder / "factor_probe.json"
     data_seed = int(ctx.run.config.get("train", {}).get("seed", 0)) + EVAL_SEED_OFFSET + 1
@@ -127,6 +162,8 @@ def _alignment(
     rule_factors: list[str],
     settings: EvalSettings,
 ) -> dict[str, Any]:
+    from stylex.explain.probes import alignment_share, attribute_factors
+
     n = min(settings.alignment_images, enc_styles.conv.shape[0])
     styles = type(enc_styles)(enc_styles.conv[:n], enc_styles.rgb[:n])
     ks = [k for k in (1, 3, 5, 10) if k <= settings.max_k]
@@ -161,6 +198,13 @@ def evaluate_run(
     """Evaluate a run; writes RUN/metrics.json (RUN/metrics-reconstruction.json with
     `reconstruction_only`) and returns it. Needs the attribute catalog unless
     `reconstruction_only`."""
+    from stylex.explain.catalog import AttributeCatalog
+    from stylex.explain.context import EVAL_SEED_OFFSET, stack_images
+    from stylex.explain.faithfulness import counterfactual_minimality, reconstruction_faithfulness
+    from stylex.explain.metrics import encode, reconstruction_fidelity
+    from stylex.explain.probes import factor_columns
+    from stylex.models.perceptual import build_perceptual
+
     settings = (settings or EvalSettings()).validate()
     t0 = time.perf_counter()
     catalog = None if reconstruction_only else AttributeCatalog.load(ctx.run_dir)
@@ -205,6 +249,9 @@ def _explanation_metrics(
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], tuple[dict, dict]]:
     """Flip rates (AttFind, Wu, random) and per-image success; also the counterfactual images
     (for minimality) and the Wu and random attribute lists (for alignment)."""
+    from stylex.explain.faithfulness import per_image_success
+    from stylex.explain.metrics import flip_rate_at_k
+
     num_classes = len(catalog.class_names)
     ks = list(range(1, settings.max_k + 1))
     wu, rnd = _baseline_lists(

@@ -1,0 +1,192 @@
+"""Soak: N clients for M seconds against a real `stylex serve`, with hostile images in the mix.
+
+Two phases on the same server, side by side in one run:
+  control  every client sends ordinary 32 px PNGs;
+  hostile  a share of the clients (--hostile-share, default a quarter) send a 9000 x 9000 PNG
+           (about 240 KB that decode to 81 M pixels), --malformed-share send broken bytes,
+           the rest the ordinary PNGs.
+Prints the answers by status per phase, p50 / p99 latency of the ordinary requests, the
+server's RSS before, at its peak and after, and the checks the service is held to:
+no server-side error (INTERNAL / UNKNOWN / UNAVAILABLE), peak RSS under baseline + 1 GB, and
+the ordinary requests' p99 under hostile load at most 1.5x their p99 in the control phase.
+
+    python bench/soak.py                         # 48 clients, 20 s per phase, shipped model
+    python bench/soak.py --clients 16 --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import grpc
+import numpy as np
+import psutil
+
+from stylex.demo import _free_port, _wait_serving
+from stylex.runtime.model_dir import default_model_dir
+from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
+from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve import sample_pngs
+
+SERVER_SIDE = {"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS"}
+
+
+def big_png(side: int = 9000) -> bytes:
+    """A side x side RGB PNG of grey rows, compressed as a stream (never held decoded)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    z = zlib.compressobj(9)
+    row = b"\x00" + b"\x80" * (3 * side)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+class RssWatch:
+    """Samples a process's resident memory every few ms in a thread; `peak` since `reset`."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = self.now()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def now(self) -> int:
+        return self.proc.memory_info().rss
+
+    def reset(self) -> None:
+        self.peak = self.now()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            try:
+                self.peak = max(self.peak, self.now())
+            except psutil.Error:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def phase(address: str, kinds: list[str], payloads: dict[str, list[bytes]], seconds: float):
+    """One client thread per entry of `kinds`; each sends its kind's payloads in a loop."""
+    statuses: Counter[tuple[str, str]] = Counter()
+    good_ms: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(kind: str, seed: int) -> None:
+        channel = grpc.insecure_channel(address)
+        stub = pb_grpc.ExplainServiceStub(channel)
+        items = payloads[kind]
+        i = seed
+        while time.monotonic() < stop_at:
+            req = pb.ExplainRequest(image=items[i % len(items)], top_k=5,
+                                    image_format=pb.IMAGE_FORMAT_NONE)  # fmt: skip
+            t0 = time.perf_counter()
+            try:
+                stub.Explain(req, timeout=30)
+                code = "OK"
+            except grpc.RpcError as e:
+                code = e.code().name
+            elapsed = (time.perf_counter() - t0) * 1000
+            with lock:
+                statuses[(kind, code)] += 1
+                if kind == "ordinary" and code == "OK":
+                    good_ms.append(elapsed)
+            i += 1
+        channel.close()
+
+    threads = [threading.Thread(target=client, args=(k, s)) for s, k in enumerate(kinds)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ms = np.array(good_ms) if good_ms else np.array([np.nan])
+    return statuses, float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(good_ms)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=str(default_model_dir()))
+    parser.add_argument("--clients", type=int, default=48)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per phase")
+    parser.add_argument("--hostile-share", type=float, default=0.25)
+    parser.add_argument("--malformed-share", type=float, default=0.0)
+    args = parser.parse_args()
+
+    good = sample_pngs(32, 32)
+    ordinary = good[0]
+    payloads = {
+        "ordinary": good,
+        "oversized": [big_png()],
+        "malformed": [b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, ordinary[: len(ordinary) // 2]],
+    }
+    n_big = round(args.clients * args.hostile_share)
+    n_bad = round(args.clients * args.malformed_share)
+    hostile = ["oversized"] * n_big + ["malformed"] * n_bad
+    hostile += ["ordinary"] * (args.clients - len(hostile))
+
+    address = f"127.0.0.1:{_free_port()}"
+    cmd = [sys.executable, "-m", "stylex", "serve", "--model", args.model, "--address", address,
+           "--metrics-port", "0", "--max-queue", str(4 * args.clients)]  # fmt: skip
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_serving(address, server, 180)
+        rss = RssWatch(server.pid)
+        big_kb = len(payloads["oversized"][0]) / 1024
+        print(f"model {args.model}; {args.clients} clients; {args.seconds:.0f} s per phase; "
+              f"oversized PNG {big_kb:.0f} KB (9000 x 9000)")  # fmt: skip
+        baseline = rss.now()
+        results = {}
+        for name, kinds in (("control", ["ordinary"] * args.clients), ("hostile", hostile)):
+            rss.reset()
+            results[name] = (*phase(address, kinds, payloads, args.seconds), rss.peak)
+        after = rss.now()
+        rss.stop()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+    mib = 1 / 2**20
+    print(f"{'phase':<9}{'kind':<11}{'status':<20}{'answers':>8}")
+    for name, (statuses, *_rest) in results.items():
+        for (kind, code), count in sorted(statuses.items()):
+            print(f"{name:<9}{kind:<11}{code:<20}{count:>8}")
+    print(f"{'phase':<9}{'ordinary OK':>12}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MiB':>14}")
+    for name, (_, p50, p99, n, peak) in results.items():
+        print(f"{name:<9}{n:>12}{p50:>9.1f}{p99:>9.1f}{peak * mib:>14.0f}")
+    peak = max(r[4] for r in results.values())
+    server_errors = sum(c for r in results.values() for (_, code), c in r[0].items()
+                        if code in SERVER_SIDE)  # fmt: skip
+    ratio = results["hostile"][2] / results["control"][2]
+    print(f"RSS before {baseline * mib:.0f} MiB, peak {peak * mib:.0f} MiB, "
+          f"after {after * mib:.0f} MiB")  # fmt: skip
+    checks = {
+        "no server-side errors": server_errors == 0,
+        "peak RSS < baseline + 1 GiB": peak < baseline + 2**30,
+        f"hostile p99 / control p99 = {ratio:.2f} <= 1.5": ratio <= 1.5,
+    }
+    for label, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {label}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

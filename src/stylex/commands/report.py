@@ -1,0 +1,127 @@
+"""`stylex report`: one self-contained HTML page for a run: attributes per class with their
+[original | counterfactual] grids, the metrics table, the run's sample images; optional GIFs.
+
+The page is rendered by `stylex.explain.report`, the grids by `stylex.explain.visuals`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stylex.commands.attfind import ENCODED_NAME, WORK_DIR
+from stylex.commands.evaluate import METRICS_NAME
+
+if TYPE_CHECKING:
+    from stylex.explain.context import RunContext
+    from stylex.models import Styles
+
+NAME = "report"
+HELP = "write a self-contained HTML report of a run"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="HTML file (default RUN/report.html)")
+    p.add_argument("--top", type=int, default=5, help="attributes per class")
+    p.add_argument("--num-examples", type=int, default=4)
+    p.add_argument("--gif", action="store_true", help="also write animated GIFs")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from stylex.explain.context import load_context
+
+    out = report_run(
+        load_context(args.run_dir, args.device), Path(args.out) if args.out else None,
+        top=args.top, num_examples=args.num_examples, gifs=args.gif, progress=not args.no_progress,
+    )  # fmt: skip
+    print(json.dumps({"report": str(out)}))
+    return 0
+
+
+def _styles(ctx: RunContext, num_images: int) -> Styles:
+    """Styles of the AttFind images when they were kept, else of freshly encoded ones."""
+    from safetensors.torch import load_file
+
+    from stylex.explain.context import ATTFIND_SEED_OFFSET, encode_images, stack_images
+    from stylex.models import Styles
+
+    path = ctx.run_dir / WORK_DIR / ENCODED_NAME
+    if path.is_file():
+        enc = load_file(str(path))
+    else:
+        enc = encode_images(ctx, stack_images(ctx.dataset(None, num_images, ATTFIND_SEED_OFFSET)))
+    n = min(num_images, enc["conv"].shape[0])
+    return Styles(enc["conv"][:n].to(ctx.device), enc["rgb"][:n].to(ctx.device))
+
+
+def report_run(
+    ctx: RunContext,
+    out: Path | None = None,
+    *,
+    top: int = 5,  # attributes shown per class
+    num_examples: int = 4,  # [original | counterfactual] pairs per attribute
+    num_images: int = 64,  # candidate images for the examples
+    shift: float = 1.0,
+    gifs: bool = False,  # also write one animated GIF per attribute next to the report
+    progress: bool = True,
+) -> Path:
+    """Write the report (default RUN/report.html) and return its path."""
+    import torch
+    from PIL import Image
+
+    from stylex.explain.catalog import AttributeCatalog
+    from stylex.explain.report import write_report
+    from stylex.explain.visuals import attribute_gif, attribute_grid
+    from stylex.models import Styles
+
+    catalog = AttributeCatalog.load(ctx.run_dir)
+    out = out or ctx.run_dir / "report.html"
+    scale = max(1, 96 // ctx.resolution)
+    grids = {}
+    with torch.no_grad():
+        styles = _styles(ctx, num_images)
+        for c, name in enumerate(catalog.class_names):
+            rows = []
+            for rank, attr in enumerate(catalog.for_class(c)[:top], start=1):
+                grid = attribute_grid(
+                    ctx.G, ctx.C, styles, catalog.stats, attr, c, name, shift=shift,
+                    num_examples=num_examples, scale=scale,
+                )  # fmt: skip
+                rows.append((attr, grid))
+                if gifs:
+                    gif = out.parent / f"{out.stem}-gifs" / f"{name}-{rank}.gif"
+                    one = Styles(styles.conv[:1], styles.rgb[:1])
+                    attribute_gif(ctx.G, one, catalog.stats, attr, gif, scale=scale, shift=shift)
+            grids[name] = rows
+            if progress:
+                print(f"report: class {name}: {len(rows)} attribute grids")
+    metrics_path = ctx.run_dir / METRICS_NAME
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    if metrics is not None:
+        shown = ("fidelity", "faithfulness", "per_image_success", "minimality", "flip_rate",
+                 "alignment")  # fmt: skip
+        metrics = {k: metrics[k] for k in shown if k in metrics}
+        for kind in metrics.get("minimality", {}).values():
+            kind.pop("tolerance", None)  # settings, not results; kept in metrics.json
+        if "alignment" in metrics:
+            metrics["alignment"] = {"share": metrics["alignment"]["share"]}
+    samples = sorted((ctx.run_dir / "samples").glob("*.png"))[-1:]
+    cfg = ctx.run.config
+    run_info = {
+        "run": str(ctx.run_dir),
+        "resolution": ctx.resolution,
+        "classes": ", ".join(catalog.class_names),
+        "training steps": ctx.run.step,
+        "data": json.dumps({k: cfg.get("data", {}).get(k) for k in ("kind", "spec", "rule")}),
+        "classifier": cfg.get("classifier", {}).get("source", ""),
+        "StyleSpace coordinates": ctx.G.layout.num_conv,
+    }
+    return write_report(
+        out, catalog=catalog, grids=grids, metrics=metrics,
+        samples=[Image.open(p) for p in samples], title=f"StylEx report: {ctx.run_dir.name}",
+        run_info=run_info,
+    )  # fmt: skip

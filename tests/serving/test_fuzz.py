@@ -1,0 +1,190 @@
+"""Fuzzing the image decoder and the request codecs: random and mutated PNG / JPEG / GIF / WebP
+bytes and random option values yield a valid image or a typed client error, never anything else.
+
+Derandomized (hypothesis draws the same examples on every run), so CI cannot flake; raise
+FUZZ_EXAMPLES to search longer.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import struct
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from stylex.data.decode import decode_image_bytes
+from stylex.errors import InvalidArgumentError, ResourceExhaustedError
+from stylex.explain.options import explain_options
+from stylex.serving.grpc import codec
+from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
+from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
+from stylex.serving.torchserve.requests import decode_request
+
+RES = 16
+CLASSES = ["not_red", "red"]
+CLIENT_ERRORS = (InvalidArgumentError, ResourceExhaustedError)
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def _seed_images() -> list[bytes]:
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 255, (20, 28, 3), dtype=np.uint8)
+    out = []
+    for fmt, mode in (("PNG", "RGB"), ("PNG", "RGBA"), ("PNG", "P"), ("JPEG", "RGB"),
+                      ("GIF", "P"), ("WEBP", "RGB")):  # fmt: skip
+        im = Image.fromarray(arr).convert(mode)
+        buf = io.BytesIO()
+        im.save(buf, format=fmt)
+        out.append(buf.getvalue())
+    return out
+
+
+SEEDS = _seed_images()
+
+
+@st.composite
+def mutated_images(draw) -> bytes:
+    """A valid image with a few byte-level mutations: flips, cuts, insertions, and rewritten
+    header integers (sizes are where decoders go wrong)."""
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["flip", "cut", "insert", "int32"]))
+        pos = draw(st.integers(0, max(len(data) - 1, 0)))
+        if kind == "flip" and data:
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "cut":
+            del data[pos:]
+        elif kind == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+        elif kind == "int32" and pos + 4 <= len(data):
+            data[pos : pos + 4] = struct.pack(">I", draw(st.integers(0, 2**32 - 1)))
+    return bytes(data)
+
+
+def _decodes_or_refuses(data: bytes) -> None:
+    try:
+        x = decode_image_bytes(data, RES)
+    except CLIENT_ERRORS as e:
+        assert str(e)  # a message that names the problem
+        return
+    assert x.shape == (3, RES, RES) and x.dtype == torch.float32
+    assert bool(torch.isfinite(x).all()) and float(x.abs().max()) <= 1.0
+
+
+@FUZZ
+@given(st.binary(max_size=4096))
+def test_random_bytes(data):
+    _decodes_or_refuses(data)
+
+
+@FUZZ
+@given(mutated_images())
+def test_mutated_images(data):
+    _decodes_or_refuses(data)
+
+
+# --- request codecs -------------------------------------------------------------------------
+wire_text = st.one_of(st.text(max_size=12), st.sampled_from(["", "red", "0", "1", "predicted",
+                                                             "7", "-1", " 1"]))  # fmt: skip
+wire_float = st.floats(allow_nan=True, allow_infinity=True, width=32)
+
+
+@FUZZ
+@given(
+    top_k=st.integers(0, 2**32 - 1),  # uint32 on the wire
+    target=wire_text,
+    shift=wire_float,
+    image_format=st.integers(-3, 10),
+    image=st.one_of(st.sampled_from(SEEDS), st.binary(max_size=64)),
+)
+def test_grpc_request_fields(top_k, target, shift, image_format, image):
+    req = pb.ExplainRequest(top_k=top_k, target=target, shift=shift, image=image)
+    req.image_format = image_format  # open enum: unknown values reach the server
+    try:
+        inp = codec.from_grpc(req)
+        opts = explain_options(CLASSES, **inp.options)
+    except CLIENT_ERRORS:
+        return
+    assert 1 <= opts.top_k <= 64
+    assert math.isfinite(opts.shift) and opts.shift > 0
+    assert opts.target in (0, 1, "runner-up", "predicted")
+
+
+oip_value = st.one_of(st.integers(-(2**40), 2**40), st.booleans(), wire_text, wire_float)
+
+
+@FUZZ
+@given(params=st.dictionaries(st.sampled_from(["top_k", "target", "shift", "other"]), oip_value))
+def test_oip_parameters(params):
+    req = oip.ModelInferRequest()
+    for key, value in params.items():
+        p = req.parameters[key]
+        if isinstance(value, bool):
+            p.bool_param = value
+        elif isinstance(value, int):
+            p.int64_param = value
+        elif isinstance(value, float):
+            p.double_param = value
+        else:
+            p.string_param = value
+    try:
+        explain_options(CLASSES, **codec.oip_parameters(req))
+    except CLIENT_ERRORS:
+        pass
+
+
+@FUZZ
+@given(
+    datatype=st.sampled_from(["BYTES", "FP32", "INT8", ""]),
+    shape=st.lists(st.integers(-2, 40), max_size=5),
+    raw=st.binary(max_size=256),
+)
+def test_oip_inputs(datatype, shape, raw):
+    req = oip.ModelInferRequest()
+    req.inputs.add(name="image", datatype=datatype, shape=shape)
+    req.raw_input_contents.append(raw)
+    try:
+        images = codec.oip_inputs(req, RES)
+    except CLIENT_ERRORS:
+        return
+    for image in images:
+        assert isinstance(image, (bytes, torch.Tensor))
+
+
+json_body = st.dictionaries(st.sampled_from(["image", "top_k"]), st.text(max_size=8))
+torchserve_value = st.one_of(
+    st.binary(max_size=64), st.text(max_size=32), st.integers(), st.none(),
+    st.sampled_from(SEEDS), json_body,
+)  # fmt: skip
+
+
+@FUZZ
+@given(item=st.dictionaries(st.sampled_from(["data", "body", "image", "top_k", "target"]),
+                            torchserve_value))  # fmt: skip
+def test_torchserve_requests(item):
+    try:
+        req = decode_request(item, RES)
+        explain_options(CLASSES, **req.options)
+    except CLIENT_ERRORS:
+        return
+    assert req.x.shape == (3, RES, RES)
+
+
+def test_the_fuzzers_reach_both_outcomes():
+    """The strategies are not degenerate: seeds decode, random bytes are refused."""
+    for seed in SEEDS:
+        assert decode_image_bytes(seed, RES).shape == (3, RES, RES)
+    with pytest.raises(InvalidArgumentError):
+        decode_image_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, RES)
