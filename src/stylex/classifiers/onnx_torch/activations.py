@@ -58,10 +58,13 @@ def _gelu(node: Node, x: Tensor) -> Tensor:
 
 
 @register("Clip")
-def _clip(node: Node, x: Tensor, lo: Tensor | None = None, hi: Tensor | None = None) -> Tensor:
+def _clip(
+    node: Node, x: Tensor, lo: Tensor | float | None = None, hi: Tensor | float | None = None
+) -> Tensor:
     if node.opset < 11:
-        lo_v, hi_v = node.attrs.get("min"), node.attrs.get("max")
-        return torch.clamp(x, lo_v, hi_v)
+        lo, hi = node.attrs.get("min"), node.attrs.get("max")
+    if lo is None and hi is None:
+        return x  # torch.clamp refuses to clamp to nothing
     return torch.clamp(x, lo, hi)
 
 

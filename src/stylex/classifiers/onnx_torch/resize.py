@@ -1,9 +1,12 @@
-"""Resize, in the nearest / linear / cubic forms that torch's interpolate computes exactly."""
+"""Resize, in the nearest / linear / cubic forms that torch's interpolate computes exactly, and
+linear resizing with asymmetric coordinates (opset 10's only kind), computed here."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -29,22 +32,40 @@ def _resize(
         if size_list[:2] != list(x.shape[:2]):
             raise node.fail(f"resizing batch or channel dims to {size_list[:2]}")
         target: dict[str, Any] = {"size": size_list[2:]}
+        out_sizes = size_list[2:]
+        spatial_scales = [o / i for o, i in zip(out_sizes, x.shape[2:], strict=True)]
     elif scale_list is not None:
         if scale_list[:2] != [1.0, 1.0]:
             raise node.fail(f"scales {scale_list[:2]} on batch or channel dims")
         target = {"scale_factor": scale_list[2:], "recompute_scale_factor": False}
+        spatial_scales = scale_list[2:]
+        out_sizes = [math.floor(i * s) for i, s in zip(x.shape[2:], spatial_scales, strict=True)]
     else:
         raise node.fail("a Resize without scales or sizes")
     mode = node.attrs.get("mode", "nearest")
     coord = node.attrs.get("coordinate_transformation_mode", "half_pixel")
-    antialias = bool(node.attrs.get("antialias", 0))
+    nearest = node.attrs.get("nearest_mode", "round_prefer_floor")
+    shrinks = any(s < 1 for s in spatial_scales)
+    if node.opset < 11:
+        # Opset 10 has neither attribute: it maps output to input coordinates by dividing by
+        # the scale, and when enlarging takes the floor for nearest.
+        if mode == "nearest" and shrinks:
+            raise node.fail("nearest downscaling at opset 10")
+        coord, nearest = "asymmetric", "floor"
+    if coord == "pytorch_half_pixel" and 1 in out_sizes:
+        raise node.fail("pytorch_half_pixel to an output size of 1")
     if mode == "nearest":
-        nearest = node.attrs.get("nearest_mode", "round_prefer_floor")
         if coord == "asymmetric" and nearest == "floor":
             return F.interpolate(x, mode="nearest", **target)
         if coord in ("half_pixel", "pytorch_half_pixel") and nearest == "round_prefer_ceil":
             return F.interpolate(x, mode="nearest-exact", **target)
         raise node.fail(f"nearest resize with {coord} / {nearest}")
+    if node.attrs.get("antialias", 0) and shrinks:
+        # torch's antialiasing filter differs from the ONNX one (by up to 0.1 on unit data);
+        # when enlarging, ONNX antialiasing changes nothing.
+        raise node.fail("antialias=1 when downscaling")
+    if mode == "linear" and coord == "asymmetric":
+        return _linear_asymmetric(x, out_sizes, spatial_scales)
     if mode in ("linear", "cubic"):
         if mode == "cubic" and (
             nd != 2
@@ -55,11 +76,18 @@ def _resize(
         if coord not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
             raise node.fail(f"coordinate_transformation_mode={coord}")
         torch_mode = "bicubic" if mode == "cubic" else ("linear", "bilinear", "trilinear")[nd - 1]
-        return F.interpolate(
-            x,
-            mode=torch_mode,
-            align_corners=coord == "align_corners",
-            antialias=antialias,
-            **target,
-        )
+        return F.interpolate(x, mode=torch_mode, align_corners=coord == "align_corners", **target)
     raise node.fail(f"mode={mode}")
+
+
+def _linear_asymmetric(x: Tensor, out_sizes: list[int], scales: list[float]) -> Tensor:
+    """Linear resize where output index i reads input coordinate i / scale, one axis at a time."""
+    for axis, (size_out, scale) in enumerate(zip(out_sizes, scales, strict=True), start=2):
+        size_in = x.shape[axis]
+        src = torch.arange(size_out, dtype=x.dtype, device=x.device) / scale
+        src = src.clamp(0, size_in - 1)
+        lo = src.floor().long()
+        hi = (lo + 1).clamp(max=size_in - 1)
+        w = (src - lo).reshape(-1, *([1] * (x.ndim - 1 - axis)))  # [size_out, 1, ...]
+        x = x.index_select(axis, lo) * (1 - w) + x.index_select(axis, hi) * w
+    return x
