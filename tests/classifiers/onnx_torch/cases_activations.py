@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onnx_single_op import IMAGE, Const, case, i64, rand, scalar
+from onnx_single_op import IMAGE, Const, case, f32, i64, rand, scalar
 
 _S = rand(2, 3, 4) * 2  # reaches the kinks of the hard activations and Softplus' tails
 
@@ -42,4 +42,7 @@ CASES = [
     case("Softmax", "default_axis", {"x": _S}),
     case("LogSoftmax", "log_softmax", {"x": rand(2, 3, 4)}, axis=1),
     case("LogSoftmax", "opset11_coerced", {"x": rand(2, 3, 4)}, opset=11),
+    case("Softplus", "tails", {"x": f32(-30, -5, 0, 5, 30, 100)}),
+    case("Mish", "tails", {"x": f32(-30, -5, 0, 5, 30, 100)}, opset=18),
+    case("Softmax", "axis0_opset11_coerced", {"x": rand(2, 3, 4)}, opset=11, axis=0),
 ]

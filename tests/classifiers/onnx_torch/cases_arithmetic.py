@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx_single_op import IMAGE, Const, case, i64, positive, rand, scalar
+from onnx_single_op import IMAGE, Const, case, f32, i64, positive, rand, scalar
 
 _A, _B = rand(2, 3, 4, seed=1), rand(3, 1, seed=2)  # broadcasting against each other
 _INT_A, _INT_B = i64(-7, 7, -5, 5, 9, -9), i64(2, 2, -3, -3, 4, 4)
@@ -42,4 +42,10 @@ CASES = [
     case("Sum", "single", {"a": _A}),
     case("Mean", "three_broadcast", {"a": _A, "b": _B, "c": rand(4, seed=3)}),
     case("Mean", "two", {"a": _A, "b": rand(2, 3, 4, seed=4)}),
+    case("Div", "by_zero", {"a": f32(1, -1, 0), "b": f32(0, 0, 1)}, grad=False),  # inf, nan
+    case("Pow", "negative_base_integral_exponent", {"a": f32(-2, -3, 2), "b": Const(f32(2, 3, 3))}),
+    case("Pow", "int64_exponent", {"a": f32(2, 3, 4), "b": Const(i64(2, 3, 1))}),
+    case(
+        "Pow", "int64_base_float_exponent", {"a": i64(2, 3, 4), "b": f32(0.5, 1.5, 2)}, grad=False
+    ),
 ]

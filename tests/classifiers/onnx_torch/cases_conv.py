@@ -81,4 +81,13 @@ CASES = [
         strides=[3],
         pads=[1, 2],
     ),
+    case(
+        "ConvTranspose",
+        "output_padding_dilations",
+        {"x": _SMALL, "w": rand(4, 3, 3, 3, seed=1)},
+        strides=[2, 3],
+        dilations=[2, 1],
+        output_padding=[1, 2],
+        pads=[1, 1, 0, 2],
+    ),
 ]

@@ -18,4 +18,24 @@ CASES = [
     case("Cast", "float_to_bool", {"x": f32(0, 1.5, -2, 0)}, grad=False, to=TensorProto.BOOL),
     case("CastLike", "float_to_double", {"x": _S, "like": Const(np.zeros(1, np.float64))}),
     case("CastLike", "int64_to_float", {"x": np.arange(4), "like": Const(f32(0))}, grad=False),
+    case("Cast", "to_float16", {"x": _S}, grad=False, to=TensorProto.FLOAT16),
+    case("Cast", "bool_to_float", {"x": np.array([True, False])}, grad=False, to=TensorProto.FLOAT),
+    case(
+        "Dropout",
+        "training_mode_false",
+        {"x": _S, "r": Const(scalar(0.5)), "t": Const(np.array(False))},
+        outputs=2,
+    ),
+]
+
+# Forms the interpreter refuses: (case, what the error names).
+REFUSED = [
+    (
+        case(
+            "Dropout",
+            "training_mode_true",
+            {"x": _S, "r": Const(scalar(0.5)), "t": Const(np.array(True))},
+        ),
+        "training_mode=1",
+    ),
 ]

@@ -80,4 +80,19 @@ CASES = [
     case("Split", "equal_parts_13", {"x": _S}, opset=13, outputs=3),
     case("Split", "num_outputs_uneven_18", {"x": _S}, opset=18, outputs=2, axis=2, num_outputs=2),
     case("Split", "split_attribute_11", {"x": _S}, opset=11, outputs=2, axis=1, split=[1, 3]),
+    case(
+        "Split",
+        "num_outputs_uneven_three_18",
+        {"x": rand(4, 7)},
+        opset=18,
+        outputs=3,
+        axis=1,
+        num_outputs=3,
+    ),
+    case(
+        "Slice",
+        "negative_step_from_beyond_end",
+        {"x": rand(6), "s": Const(i64(100)), "e": Const(i64(1)), "a": None, "t": Const(i64(-2))},
+    ),
+    case("Slice", "int64_max_end", {"x": rand(6), "s": Const(i64(1)), "e": Const(i64(2**63 - 1))}),
 ]

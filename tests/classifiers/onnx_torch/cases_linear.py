@@ -39,4 +39,10 @@ CASES = [
     ),
     case("Einsum", "transpose", {"a": rand(2, 3)}, equation="ij->ji"),
     case("Einsum", "row_dot", {"a": rand(3, 4), "b": rand(3, 4, seed=1)}, equation="bi,bi->b"),
+    case(
+        "Einsum",
+        "ellipsis",
+        {"a": rand(2, 3, 4), "b": rand(2, 4, 5, seed=1)},
+        equation="...ij,...jk->...ik",
+    ),
 ]

@@ -23,4 +23,5 @@ CASES = [
     case("Or", "bool", {"p": _P, "q": _Q}),
     case("Not", "bool", {"p": _P}),
     case("Where", "broadcast", {"c": _P.reshape(4, 1), "a": rand(4, 3), "b": rand(3, seed=1)}),
+    case("Where", "int64", {"c": _P, "a": i64(1, 2, 3, 4), "b": i64(-1)}, grad=False),
 ]

@@ -77,4 +77,21 @@ CASES = [
         axis=1,
         epsilon=1e-3,
     ),
+    case("LayerNormalization", "axis0", {"x": rand(2, 3), "s": rand(2, 3, seed=1)}, axis=0),
+    case(
+        "InstanceNormalization",
+        "1d",
+        {"x": rand(2, 3, 5), "s": rand(3, seed=1), "b": rand(3, seed=2)},
+    ),
+    case(
+        "BatchNormalization",
+        "3d",
+        {
+            "x": rand(1, 2, 2, 3, 2),
+            "s": rand(2, seed=1),
+            "b": rand(2, seed=2),
+            "m": rand(2, seed=3),
+            "v": positive(2, seed=4),
+        },
+    ),
 ]

@@ -47,4 +47,23 @@ CASES = [
         pads=[0, 0, 1, 0, 0, 1, 0, 2],
         value=0.25,
     ),
+    case(
+        "Pad", "reflect_1d", {"x": rand(2, 3, 6), "p": Const(i64(0, 0, 2, 0, 0, 3))}, mode="reflect"
+    ),
+    case(
+        "Pad",
+        "edge_3d",
+        {"x": rand(1, 1, 2, 3, 4), "p": Const(i64(0, 0, 1, 2, 0, 0, 0, 1, 0, 3))},
+        mode="edge",
+    ),
+    case(
+        "Pad",
+        "int64_value",
+        {
+            "x": i64(1, 2, 3).reshape(1, 3),
+            "p": Const(i64(1, 0, 0, 2)),
+            "v": Const(i64(7).reshape(())),
+        },
+        grad=False,
+    ),
 ]

@@ -25,4 +25,6 @@ CASES = [
     case("ReduceMax", "axes_attr_17", {"x": _S}, axes=[0, 1], keepdims=0),
     case("ReduceMin", "axes_input_18", {"x": _S, "a": Const(i64(1))}, opset=18, keepdims=0),
     case("ReduceMin", "all_17", {"x": _S}),
+    case("ReduceMean", "empty_axes_input_18", {"x": _S, "a": Const(i64())}, opset=18),
+    case("ReduceMean", "all_keepdims0", {"x": _S}, keepdims=0),
 ]

@@ -109,10 +109,44 @@ CASES = [
         opset=10,
         mode="linear",
     ),
+    case(
+        "Resize",
+        "cubic_align_corners",
+        {"x": _SMALL, "roi": None, "sc": None, "sz": Const(i64(1, 2, 9, 5))},
+        mode="cubic",
+        coordinate_transformation_mode="align_corners",
+    ),
+    case(
+        "Resize",
+        "cubic_downscale",
+        {"x": rand(1, 2, 8, 9), "roi": None, "sc": Const(f32(1, 1, 0.6, 0.5))},
+        mode="cubic",
+    ),
+    case(
+        "Resize",
+        "nearest_floor_asymmetric_downscale",
+        {"x": rand(1, 2, 8, 9), "roi": None, "sc": Const(f32(1, 1, 0.6, 0.75))},
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    ),
+    case(
+        "Resize",
+        "linear_asymmetric_downscale",
+        {"x": rand(1, 2, 8, 9), "roi": None, "sc": Const(f32(1, 1, 0.6, 0.5))},
+        mode="linear",
+        coordinate_transformation_mode="asymmetric",
+    ),
+    case(
+        "Resize",
+        "opset10_linear_downscale",
+        {"x": rand(1, 2, 8, 9), "sc": Const(f32(1, 1, 0.6, 0.5))},
+        opset=10,
+        mode="linear",
+    ),
 ]
 
-# Forms the interpreter refuses, each with a clear error rather than values that differ from
-# onnxruntime's: (case, what the error names).
+# Forms the interpreter refuses: (case, what the error names).
 REFUSED = [
     (
         case(

@@ -41,4 +41,5 @@ CASES = [
         {"x": np.arange(6).reshape(1, 2, 3), "r": Const(i64(2, 1, 2))},
         grad=False,
     ),
+    case("Shape", "negative_start_end_beyond", {"x": IMAGE}, opset=15, start=-3, end=10),
 ]

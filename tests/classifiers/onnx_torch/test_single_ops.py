@@ -49,7 +49,6 @@ CASES: list[OpCase] = [
 NO_GRADIENT: dict[str, str] = {
     "Shape": "returns int64 sizes",
     "Size": "returns an int64 count",
-    "Range": "reads its bounds as numbers, to build positions and indices",
     "ConstantOfShape": "takes an int64 shape",
     "Constant": "has no inputs",
     "Equal": "returns booleans",
@@ -66,6 +65,13 @@ NO_GRADIENT: dict[str, str] = {
 }
 
 GRAD_CASES = [c for c in CASES if c.grad and c.op not in NO_GRADIENT]
+
+# Forms the interpreter refuses with a clear error, rather than give values that differ from
+# onnxruntime's: (case, what the error names).
+REFUSED: list[tuple[OpCase, str]] = [*cases_identity.REFUSED, *cases_resize.REFUSED]
+
+
+_FULL_JACOBIAN_MAX_NUMEL = 100
 
 
 def _outputs(module: OnnxModule, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -113,12 +119,15 @@ def test_float64_gradient(case: OpCase) -> None:
     def float_outputs(*xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(o for o in _outputs(module, *xs) if o.is_floating_point())  # not masks
 
-    assert torch.autograd.gradcheck(float_outputs, tuple(inputs), eps=1e-6, atol=1e-6, rtol=1e-4)
+    # The full Jacobian for small inputs; for larger ones torch's fast mode, which compares
+    # the Jacobian along random directions: as sure to catch a wrong one, and much cheaper.
+    fast = sum(t.numel() for t in inputs if t.requires_grad) > _FULL_JACOBIAN_MAX_NUMEL
+    assert torch.autograd.gradcheck(
+        float_outputs, tuple(inputs), eps=1e-6, atol=1e-6, rtol=1e-4, fast_mode=fast
+    )
 
 
-@pytest.mark.parametrize(
-    ("case", "reason"), [pytest.param(c, r, id=c.id) for c, r in cases_resize.REFUSED]
-)
+@pytest.mark.parametrize(("case", "reason"), [pytest.param(c, r, id=c.id) for c, r in REFUSED])
 def test_refused_forms_name_node_and_reason(case: OpCase, reason: str) -> None:
     module = OnnxModule(case.model())
     with pytest.raises(ClassifierError, match=f"{case.op}.*{re.escape(reason)}.*TorchScript"):

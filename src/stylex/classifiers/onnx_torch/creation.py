@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -16,6 +18,7 @@ def _constant_of_shape(node: Node, shape: Tensor) -> Tensor:
 
 @register("Range")
 def _range(node: Node, start: Tensor, limit: Tensor, delta: Tensor) -> Tensor:
-    return torch.arange(start.item(), limit.item(), delta.item(), dtype=start.dtype).to(
-        start.device
-    )
+    # The ONNX definition, which (unlike torch.arange) gives an empty range for bounds that
+    # the step walks away from, and keeps the gradient to start and delta.
+    count = max(math.ceil((limit.item() - start.item()) / delta.item()), 0)
+    return start + delta * torch.arange(count, dtype=start.dtype, device=start.device)

@@ -16,8 +16,12 @@ def _identity(node: Node, x: Tensor) -> Tensor:
 
 
 @register("Dropout")
-def _dropout(node: Node, x: Tensor, *_: Tensor | None) -> Tensor | tuple[Tensor, ...]:
+def _dropout(
+    node: Node, x: Tensor, ratio: Tensor | None = None, training_mode: Tensor | None = None
+) -> Tensor | tuple[Tensor, ...]:
     # Inference: dropout is the identity, the optional mask keeps everything.
+    if training_mode is not None and bool(training_mode.item()):
+        raise node.fail("training_mode=1")
     if len(node.outputs) > 1 and node.outputs[1]:
         return x, torch.ones_like(x, dtype=torch.bool)
     return x

@@ -61,8 +61,8 @@ def _resize(
             return F.interpolate(x, mode="nearest-exact", **target)
         raise node.fail(f"nearest resize with {coord} / {nearest}")
     if node.attrs.get("antialias", 0) and shrinks:
-        # torch's antialiasing filter differs from the ONNX one (by up to 0.1 on unit data);
-        # when enlarging, ONNX antialiasing changes nothing.
+        # torch's antialiasing filter differs from the ONNX one (by up to 0.1 on standard
+        # normal inputs); when enlarging, ONNX antialiasing changes nothing.
         raise node.fail("antialias=1 when downscaling")
     if mode == "linear" and coord == "asymmetric":
         return _linear_asymmetric(x, out_sizes, spatial_scales)
