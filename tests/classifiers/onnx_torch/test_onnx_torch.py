@@ -28,6 +28,7 @@ from stylex.classifiers import (
     sidecar_path,
     unsupported_ops,
 )
+from stylex.classifiers.onnx_torch.registry import OPS, register
 from stylex.errors import ClassifierError
 
 
@@ -226,3 +227,9 @@ def test_onnx_bytes_round_trip_through_memory() -> None:
     module = onnx_to_torch(onnx.load_from_string(buf.getvalue()))
     x = torch.rand(2, 3, 8, 8)
     torch.testing.assert_close(module(x), model(x), atol=1e-4, rtol=1e-4)
+
+
+def test_an_operator_registers_once() -> None:
+    with pytest.raises(ValueError, match="Relu is registered twice"):
+        register("Relu")(lambda node, x: x)
+    assert OPS["Relu"](None, torch.tensor([-1.0])).item() == 0.0  # the first one stays

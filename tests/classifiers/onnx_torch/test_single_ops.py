@@ -70,7 +70,9 @@ GRAD_CASES = [c for c in CASES if c.grad and c.op not in NO_GRADIENT]
 # onnxruntime's: (case, what the error names).
 REFUSED: list[tuple[OpCase, str]] = [*cases_identity.REFUSED, *cases_resize.REFUSED]
 
-
+# Up to this many input elements the gradient check builds the full Jacobian; above, torch's
+# fast mode compares it along random directions, which misses a wrong one with probability
+# zero and costs a few evaluations instead of one per element.
 _FULL_JACOBIAN_MAX_NUMEL = 100
 
 
@@ -119,8 +121,6 @@ def test_float64_gradient(case: OpCase) -> None:
     def float_outputs(*xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(o for o in _outputs(module, *xs) if o.is_floating_point())  # not masks
 
-    # The full Jacobian for small inputs; for larger ones torch's fast mode, which compares
-    # the Jacobian along random directions: as sure to catch a wrong one, and much cheaper.
     fast = sum(t.numel() for t in inputs if t.requires_grad) > _FULL_JACOBIAN_MAX_NUMEL
     assert torch.autograd.gradcheck(
         float_outputs, tuple(inputs), eps=1e-6, atol=1e-6, rtol=1e-4, fast_mode=fast
