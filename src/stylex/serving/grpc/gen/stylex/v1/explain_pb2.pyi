@@ -57,7 +57,7 @@ class ExplainRequest(_message.Message):
         target: _Optional[str] = ...,
         shift: _Optional[float] = ...,
         image_format: _Optional[_Union[ImageFormat, str]] = ...,
-        return_reconstruction: _Optional[bool] = ...,
+        return_reconstruction: bool = ...,
         request_id: _Optional[str] = ...,
     ) -> None: ...
 

@@ -8,7 +8,7 @@ import warnings
 
 from ...stylex.v1 import explain_pb2 as stylex_dot_v1_dot_explain__pb2
 
-GRPC_GENERATED_VERSION = "1.85.1"
+GRPC_GENERATED_VERSION = "1.80.1"
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -29,7 +29,7 @@ if _version_not_supported:
     )
 
 
-class ExplainServiceStub:
+class ExplainServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -58,7 +58,7 @@ class ExplainServiceStub:
         )
 
 
-class ExplainServiceServicer:
+class ExplainServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def Explain(self, request, context):
@@ -108,7 +108,7 @@ def add_ExplainServiceServicer_to_server(servicer, server):
 
 
 # This class is part of an EXPERIMENTAL API.
-class ExplainService:
+class ExplainService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
