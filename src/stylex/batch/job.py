@@ -1,13 +1,15 @@
 """Run a shard: load images in batches, explain them with an engine, record every item.
 
-Order of writes per batch: the PNGs (atomically) first, then the batch's JSONL lines. A line in
-the results file therefore means the item is finished, images included; a crash in between
-only redoes that batch.
+Order of writes per batch: the PNGs (each written whole) first, then the batch's JSONL lines.
+A line in the results therefore means the item is finished, images included; a crash in between
+only redoes that batch. The output is a local folder or an object-store URL (`storage`).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,12 +21,12 @@ import torch
 
 from stylex.batch.inputs import Item, safe_name
 from stylex.batch.results import ResultsLog, results_name, summary_name
-from stylex.data.images import load_image, to_uint8_image
+from stylex.batch.storage import Output, open_output, read_image
+from stylex.data.images import to_uint8_image
 from stylex.errors import InvalidArgumentError, StylexError
 from stylex.explain.explainer import check_shift, check_top_k
 from stylex.explain.explanation import Explanation
 from stylex.explain.output import explanation_to_json
-from stylex.fileio import atomic_path, write_json
 from stylex.runtime.engine import InferenceEngine
 
 
@@ -39,20 +41,21 @@ class Summary:
     errors: int  # items of this run recorded as "error"
     seconds: float
     images_per_s: float  # done_now / seconds
-    results: str  # the shard's JSONL
+    results: str  # the shard's JSONL (on object storage: its part objects)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _save_png(image: torch.Tensor, path: Path) -> None:
+def _save_png(image: torch.Tensor, out: Output, name: str) -> None:
     from PIL import Image
 
-    with atomic_path(path) as tmp:
-        Image.fromarray(to_uint8_image(image)).save(tmp, format="PNG")
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8_image(image)).save(buffer, format="PNG")
+    out.write_bytes(name, buffer.getvalue())
 
 
-def _ok_record(item: Item, exp: Explanation, out_dir: Path, images: bool) -> dict[str, Any]:
+def _ok_record(item: Item, exp: Explanation, out: Output, images: bool) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": item.id,
         "path": str(item.path),
@@ -62,11 +65,11 @@ def _ok_record(item: Item, exp: Explanation, out_dir: Path, images: bool) -> dic
     }
     if images:
         folder = Path("images") / safe_name(item.id)
-        _save_png(exp.reconstruction, out_dir / folder / "reconstruction.png")
+        _save_png(exp.reconstruction, out, (folder / "reconstruction.png").as_posix())
         files = []
         for rank, cf in enumerate(exp.counterfactuals, start=1):
             name = folder / f"counterfactual-{rank}.png"
-            _save_png(cf.image, out_dir / name)
+            _save_png(cf.image, out, name.as_posix())
             files.append(name.as_posix())
         record["images"] = {
             "reconstruction": (folder / "reconstruction.png").as_posix(),
@@ -81,7 +84,7 @@ def _error_record(item: Item, message: str) -> dict[str, Any]:
 
 
 def _explain_batch(
-    engine: InferenceEngine, items: Sequence[Item], out_dir: Path, options: dict[str, Any],
+    engine: InferenceEngine, items: Sequence[Item], out: Output, options: dict[str, Any],
     images: bool,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Records for `items`, in order; one bad item never fails the others."""
@@ -89,7 +92,7 @@ def _explain_batch(
     loaded: list[tuple[Item, torch.Tensor]] = []
     for item in items:
         try:
-            loaded.append((item, load_image(item.path, engine.resolution)))
+            loaded.append((item, read_image(item.path, engine.resolution)))
         except StylexError as exc:  # DataError names the file
             records[item.id] = _error_record(item, str(exc))
     groups = [loaded] if loaded else []
@@ -105,14 +108,14 @@ def _explain_batch(
             continue
         # Writing PNGs stays outside the try: a full disk should stop the job, not mark items.
         for (item, _), exp in zip(group, exps, strict=True):
-            records[item.id] = _ok_record(item, exp, out_dir, images)
+            records[item.id] = _ok_record(item, exp, out, images)
     return [records[item.id] for item in items]
 
 
 def run_batch_job(
     engine: InferenceEngine,
     items: Sequence[Item],  # this shard's items (see `shard`)
-    out_dir: str | Path,
+    out_dir: str | os.PathLike[str],  # a folder, or an object-store URL (s3://bucket/prefix)
     *,
     shard_index: int = 0,
     num_shards: int = 1,
@@ -134,12 +137,12 @@ def run_batch_job(
         engine.catalog.class_name(target)  # an unknown class fails the job, not every item
     from tqdm import tqdm
 
-    out_dir = Path(out_dir)
+    out = open_output(out_dir)
     options = {"top_k": top_k, "target": target, "shift": shift}
     start = time.perf_counter()
     done_now = errors = 0
-    path = out_dir / results_name(shard_index, num_shards)
-    with ResultsLog(path, retry_errors=retry_errors) as results:
+    name = results_name(shard_index, num_shards)
+    with ResultsLog(out, name, retry_errors=retry_errors) as results:
         todo = [item for item in items if item.id not in results.done]
         skipped = len(items) - len(todo)
         retried = sum(item.id in results.failed for item in todo)
@@ -148,7 +151,7 @@ def run_batch_job(
         with bar:
             for first in range(0, len(todo), batch_size):
                 batch = todo[first : first + batch_size]
-                records = _explain_batch(engine, batch, out_dir, options, images)
+                records = _explain_batch(engine, batch, out, options, images)
                 results.append(records)
                 done_now += len(records)
                 errors += sum(r["status"] == "error" for r in records)
@@ -165,9 +168,9 @@ def run_batch_job(
         errors=errors,
         seconds=round(seconds, 3),
         images_per_s=round(done_now / seconds, 3) if seconds > 0 else 0.0,
-        results=str(results.path),
+        results=results.where,
     )
-    write_json(out_dir / summary_name(shard_index, num_shards), summary.to_dict())
+    out.write_bytes(summary_name(shard_index, num_shards), summary_json(summary).encode() + b"\n")
     return summary
 
 

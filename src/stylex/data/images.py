@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
@@ -21,16 +22,28 @@ def load_image(path: str | os.PathLike[str], resolution: int) -> torch.Tensor:
 
     Raises DataError naming the file if Pillow cannot read it.
     """
+    return _decode(path, os.fspath(path), resolution)
+
+
+def load_image_bytes(data: bytes, resolution: int, name: str) -> torch.Tensor:
+    """`load_image` for a file's bytes already in memory; `name` (a path or URL) is what an
+    error names."""
+    return _decode(io.BytesIO(data), name, resolution)
+
+
+def _decode(
+    source: str | os.PathLike[str] | io.BytesIO, name: str, resolution: int
+) -> torch.Tensor:
     if not isinstance(resolution, int) or resolution < 1:
         raise DataError(f"resolution {resolution!r} is not valid; expected a positive integer")
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             return image_to_tensor(im, resolution)
     # Pillow signals a bad file with many exception types (truncated data, unknown format,
     # decompression bomb, bad header fields); each means the same thing here.
     except Exception as e:
         raise DataError(
-            f"cannot read image {os.fspath(path)!r} ({type(e).__name__}: {e}); "
+            f"cannot read image {name!r} ({type(e).__name__}: {e}); "
             f"expected an image file Pillow can open ({', '.join(IMAGE_SUFFIXES)})"
         ) from e
 
