@@ -333,3 +333,22 @@ def test_multinode_train_job_is_one_pod_per_node_meeting_at_pod_0() -> None:
     assert "ReadWriteMany" in claims[runs_claim]["spec"]["accessModes"], "every node mounts it"
     assert values["RUN_DIR"].startswith("/runs/")
     assert volumes[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
+
+
+@needs_kubectl
+def test_object_storage_batch_job_reads_and_writes_s3_without_a_volume() -> None:
+    docs = render("jobs/batch-s3")
+    job = one(docs, "Job")
+    spec, pod = job["spec"], job["spec"]["template"]["spec"]
+    c = container(job)
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == int(env(c)["STYLEX_NUM_SHARDS"]) > 1
+    args = c["args"]
+    assert args[0] == "batch" and args[1].startswith("s3://")
+    assert args[args.index("--out") + 1].startswith("s3://")
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert {v["name"] for v in pod["volumes"]} == {"tmp"}
+    assert {m["mountPath"] for m in c["volumeMounts"]} == {"/tmp"}
+    # Credentials only from the environment the backend reads, never as arguments.
+    assert not any("AWS" in a or "secret" in a.lower() for a in args)
+    assert c["envFrom"] == [{"secretRef": {"name": "stylex-s3", "optional": True}}]

@@ -47,12 +47,12 @@ class Summary:
         return asdict(self)
 
 
-def _save_png(image: torch.Tensor, out: Output, name: str) -> None:
+def _png(image: torch.Tensor) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(to_uint8_image(image)).save(buffer, format="PNG")
-    out.write_bytes(name, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _ok_record(item: Item, exp: Explanation, out: Output, images: bool) -> dict[str, Any]:
@@ -65,12 +65,13 @@ def _ok_record(item: Item, exp: Explanation, out: Output, images: bool) -> dict[
     }
     if images:
         folder = Path("images") / safe_name(item.id)
-        _save_png(exp.reconstruction, out, (folder / "reconstruction.png").as_posix())
+        pngs = {(folder / "reconstruction.png").as_posix(): _png(exp.reconstruction)}
         files = []
         for rank, cf in enumerate(exp.counterfactuals, start=1):
-            name = folder / f"counterfactual-{rank}.png"
-            _save_png(cf.image, out, name.as_posix())
-            files.append(name.as_posix())
+            name = (folder / f"counterfactual-{rank}.png").as_posix()
+            pngs[name] = _png(cf.image)
+            files.append(name)
+        out.write_files(pngs)  # an object store uploads them side by side
         record["images"] = {
             "reconstruction": (folder / "reconstruction.png").as_posix(),
             "counterfactuals": files,

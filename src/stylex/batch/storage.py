@@ -114,6 +114,11 @@ class Output(ABC):
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write `name` (a relative, /-separated name) whole: readers see all of it or none."""
 
+    def write_files(self, files: dict[str, bytes]) -> None:
+        """`write_bytes` for each name -> data; each file is whole, in no particular order."""
+        for name, data in files.items():
+            self.write_bytes(name, data)
+
     @abstractmethod
     def read_log(self, name: str) -> bytes:
         """Everything appended to log `name` so far (b"" if none)."""
@@ -176,6 +181,11 @@ class ObjectOutput(Output):
     def write_bytes(self, name: str, data: bytes) -> None:
         with storage_errors(f"{self.url}/{name}", "writing"):
             self.fs.pipe_file(self._key(name), data)
+
+    def write_files(self, files: dict[str, bytes]) -> None:
+        # One call: fsspec's async backends send the PUTs concurrently.
+        with storage_errors(self.url, "writing"):
+            self.fs.pipe({self._key(name): data for name, data in files.items()})
 
     def _parts(self, name: str) -> list[tuple[int, str]]:
         stem = name.removesuffix(".jsonl")
