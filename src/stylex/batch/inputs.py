@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylex.batch.storage import check_bucket, filesystem, is_url, storage_errors
+from stylex.batch.storage import check_bucket, filesystem, is_url, local_path, storage_errors
 from stylex.data.images import IMAGE_SUFFIXES
 from stylex.errors import DataError
 
@@ -53,7 +53,7 @@ def list_inputs(spec: str | os.PathLike[str]) -> list[Item]:
     text = os.fspath(spec)
     if is_url(text):
         return _sorted_unique(_remote(text), text)
-    path = Path(text).expanduser()
+    path = local_path(text)
     if path.is_dir():
         items = _folder(path)
     elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
