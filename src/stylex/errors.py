@@ -46,3 +46,11 @@ class UnavailableError(StylexError):
 
     grpc_status = "UNAVAILABLE"
     exit_code = 4
+
+
+class StorageError(StylexError):
+    """An output folder or object-store prefix cannot be read or written (missing bucket,
+    access denied, no backend for the URL's scheme)."""
+
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = 5

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 
 from stylex.batch import ResultsLog, read_results, repair
+from stylex.batch.storage import LocalOutput
 
 
 def test_append_and_reopen(tmp_path):
     path = tmp_path / "r.jsonl"
-    with ResultsLog(path) as log:
+    with ResultsLog(LocalOutput(tmp_path), path.name) as log:
         log.append([{"id": "a", "status": "ok"}, {"id": "b", "status": "error"}])
         log.append([])
-    with ResultsLog(path) as log:
+    with ResultsLog(LocalOutput(tmp_path), path.name) as log:
         assert log.done == {"a", "b"}
         log.append([{"id": "c", "status": "ok"}])
     assert [r["id"] for r in read_results(path)] == ["a", "b", "c"]

@@ -291,3 +291,64 @@ def test_train_job_runs_torchrun_on_every_gpu_and_resumes() -> None:
     assert runs_claim in {
         d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"
     }
+
+
+@needs_kubectl
+def test_multinode_train_job_is_one_pod_per_node_meeting_at_pod_0() -> None:
+    """Indexed pods under a headless Service, so pod 0 has a stable name to rendezvous at;
+    tests/training/test_multinode.py runs the script itself."""
+    docs = render("jobs/train-multinode")
+    job = one(docs, "Job")
+    spec, pod = job["spec"], job["spec"]["template"]["spec"]
+    c = container(job)
+    values = env(c)
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == int(values["NUM_NODES"]) > 1
+    assert int(values["NUM_GPUS"]) == c["resources"]["limits"]["nvidia.com/gpu"]
+
+    service = one(docs, "Service")
+    assert service["spec"]["clusterIP"] == "None"
+    assert pod["subdomain"] == service["metadata"]["name"]
+    # The Job controller labels its pods with job-name; the Service must select exactly them.
+    assert service["spec"]["selector"] == {"job-name": job["metadata"]["name"]}
+    host, port = values["RDZV_ENDPOINT"].rsplit(":", 1)
+    assert host == f"{job['metadata']['name']}-0.{service['metadata']['name']}"
+    assert int(port) in {p["port"] for p in service["spec"]["ports"]}
+    assert int(port) in {p["containerPort"] for p in c["ports"]}
+    (rdzv_id,) = [e for e in c["env"] if e["name"] == "RDZV_ID"]
+    assert "controller-uid" in rdzv_id["valueFrom"]["fieldRef"]["fieldPath"], "one id per Job"
+
+    script = " ".join(c["command"] + c["args"])
+    assert "torchrun" in script and "-m stylex train" in script and "--rdzv_backend c10d" in script
+    assert '--node_rank "$JOB_COMPLETION_INDEX"' in script
+    assert 'config.json" ]; then RESUME="--resume"' in script
+    # A lost node fails the pods and the Job retries them from the checkpoint.
+    assert "--max_restarts 0" in script and spec["backoffLimit"] > 0
+    assert pod["restartPolicy"] == "Never"
+
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claims = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    runs_claim = volumes[mounts["/runs"]]["persistentVolumeClaim"]["claimName"]
+    assert "ReadWriteMany" in claims[runs_claim]["spec"]["accessModes"], "every node mounts it"
+    assert values["RUN_DIR"].startswith("/runs/")
+    assert volumes[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
+
+
+@needs_kubectl
+def test_object_storage_batch_job_reads_and_writes_s3_without_a_volume() -> None:
+    docs = render("jobs/batch-s3")
+    job = one(docs, "Job")
+    spec, pod = job["spec"], job["spec"]["template"]["spec"]
+    c = container(job)
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == int(env(c)["STYLEX_NUM_SHARDS"]) > 1
+    args = c["args"]
+    assert args[0] == "batch" and args[1].startswith("s3://")
+    assert args[args.index("--out") + 1].startswith("s3://")
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert {v["name"] for v in pod["volumes"]} == {"tmp"}
+    assert {m["mountPath"] for m in c["volumeMounts"]} == {"/tmp"}
+    # Credentials only from the environment the backend reads, never as arguments.
+    assert not any("AWS" in a or "secret" in a.lower() for a in args)
+    assert c["envFrom"] == [{"secretRef": {"name": "stylex-s3", "optional": True}}]

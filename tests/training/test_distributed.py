@@ -18,7 +18,7 @@ def test_torchrun_two_processes_gloo(tmp_path, shapes_classifier):
     run = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "torch.distributed.run",
-        "--nproc_per_node", "2", "--master_port", "29517",
+        "--standalone", "--nproc_per_node", "2",  # a rendezvous on a port of its own choosing
         "-m", "stylex.cli", "train", "--preset", "tiny", "--data", "shapes",
         "--num-images", "64", "--resolution", str(TEST_RESOLUTION),
         "--classifier", str(shapes_classifier), "--run-dir", str(run),
@@ -32,3 +32,5 @@ def test_torchrun_two_processes_gloo(tmp_path, shapes_classifier):
     state = json.loads((latest_checkpoint(run) / "state.json").read_text())
     assert state["step"] == 3
     assert state["kind_counts"] == {"encoder": 2, "random": 1}
+    digests = state["replica_digests"]  # both processes held the very same weights
+    assert len(digests) == 2 and digests[0] == digests[1]

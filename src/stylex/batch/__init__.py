@@ -1,5 +1,5 @@
-"""Batch inference: explain a folder, glob or manifest of images, sharded across pods and
-resumable after a crash (`stylex batch`)."""
+"""Batch inference: explain a folder, glob or manifest of images (local or on object storage),
+sharded across pods and resumable after a crash (`stylex batch`)."""
 
 from stylex.batch.inputs import Item, list_inputs, safe_name
 from stylex.batch.job import Summary, load_engine, run_batch_job
@@ -7,6 +7,7 @@ from stylex.batch.results import (
     ResultsLog,
     latest_records,
     read_results,
+    read_shard_results,
     repair,
     results_name,
     summary_name,
@@ -31,6 +32,7 @@ __all__ = [
     "list_inputs",
     "load_engine",
     "read_results",
+    "read_shard_results",
     "repair",
     "resolve_shard",
     "results_name",

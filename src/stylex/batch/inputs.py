@@ -4,6 +4,10 @@ Each item has a stable id: the path relative to the folder (or to the glob's fix
 the path as the manifest writes it (or the manifest's own "id"). Ids decide the shard, the
 resume bookkeeping and the image folder name, so they depend only on the input, never on the
 machine or the order the file system lists things in.
+
+The same forms work on object storage (see `storage`): a prefix (`s3://bucket/images/`), a
+quoted glob (`s3://bucket/images/**/*.png`) or a manifest object; and any manifest may list
+URLs. An item's id there is its key relative to the prefix, as for a folder.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ import glob
 import hashlib
 import json
 import os
+import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylex.batch.storage import check_bucket, filesystem, is_url, local_path, storage_errors
 from stylex.data.decode import IMAGE_SUFFIXES
 from stylex.errors import DataError
 
@@ -26,7 +33,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 @dataclass(frozen=True)
 class Item:
     id: str  # stable: relative path, manifest path as written, or manifest "id"
-    path: Path  # the file to read
+    path: Path | str  # the file to read: a local path or a URL
 
 
 def safe_name(item_id: str) -> str:
@@ -44,7 +51,9 @@ def list_inputs(spec: str | os.PathLike[str]) -> list[Item]:
     exist are kept: they become per-item errors, not a failed job.
     """
     text = os.fspath(spec)
-    path = Path(text).expanduser()
+    if is_url(text):
+        return _sorted_unique(_remote(text), text)
+    path = local_path(text)
     if path.is_dir():
         items = _folder(path)
     elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
@@ -89,14 +98,63 @@ def _glob(pattern: str) -> list[Item]:
     return items
 
 
+def _remote(url: str) -> list[Item]:
+    """A prefix, a glob, a manifest object or one image object."""
+    fs, path = filesystem(url)
+    check_bucket(fs, path, url)
+    unstrip = fs.unstrip_protocol
+    with storage_errors(url, "listing"):
+        fs.invalidate_cache()  # list what is there now, not what an earlier call saw
+        if glob.has_magic(path):
+            fixed = path.split("/")
+            base = "/".join(fixed[: next(i for i, p in enumerate(fixed) if glob.has_magic(p))])
+            return [Item(posixpath.relpath(key, base), unstrip(key))
+                    for key in fs.glob(path) if fs.isfile(key)]  # fmt: skip
+        if fs.isdir(path):
+            root = path.rstrip("/")
+            items = []
+            for key in fs.find(root):
+                rel = posixpath.relpath(key, root)
+                # Hidden names include the temporary objects some tools leave: never inputs.
+                if any(part.startswith(".") for part in rel.split("/")):
+                    continue
+                if posixpath.splitext(key)[1].lower() in IMAGE_SUFFIXES:
+                    items.append(Item(rel, unstrip(key)))
+            return items
+        if fs.isfile(path):
+            if posixpath.splitext(path)[1].lower() in MANIFEST_SUFFIXES:
+                text = fs.cat_file(path).decode("utf-8", errors="replace")
+                folder = posixpath.dirname(path)
+                return _manifest_items(
+                    text, url, path.lower().endswith(".jsonl"),
+                    lambda entry: unstrip(posixpath.normpath(posixpath.join(folder, entry))),
+                )  # fmt: skip
+            return [Item(posixpath.basename(path), url)]
+    raise DataError(
+        f"batch input {url!r} not found; expected a prefix, a manifest "
+        f"({', '.join(MANIFEST_SUFFIXES)}), an image object or a glob pattern"
+    )
+
+
 def _manifest(manifest: Path) -> list[Item]:
-    root = manifest.parent
-    jsonl = manifest.suffix.lower() == ".jsonl"
-    items = []
     try:
-        lines = manifest.read_text().splitlines()
+        text = manifest.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read manifest {str(manifest)!r}: {exc}") from None
+    root = manifest.parent
+    return _manifest_items(text, str(manifest), manifest.suffix.lower() == ".jsonl",
+                           lambda entry: root / Path(entry).expanduser())  # fmt: skip
+
+
+def _manifest_items(
+    text: str,
+    where: str,  # the manifest, for messages
+    jsonl: bool,
+    resolve: Callable[[str], Path | str],  # an entry relative to the manifest's folder -> path
+) -> list[Item]:
+    """Items of a manifest's lines; entries that are URLs are kept as written."""
+    items = []
+    lines = text.splitlines()
     for number, line in enumerate(lines, start=1):
         line = line.strip()
         if not line or (not jsonl and line.startswith("#")):
@@ -106,20 +164,23 @@ def _manifest(manifest: Path) -> list[Item]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"manifest {str(manifest)!r} line {number}: {exc}") from None
+                raise DataError(f"manifest {where!r} line {number}: {exc}") from None
             if not isinstance(record, dict) or not isinstance(record.get("path"), str):
                 raise DataError(
-                    f"manifest {str(manifest)!r} line {number}: expected an object with a "
+                    f"manifest {where!r} line {number}: expected an object with a "
                     f'string "path", got {line[:80]!r}'
                 )
             entry = record["path"]
             item_id = record.get("id")
             if item_id is not None and not isinstance(item_id, str):
-                raise DataError(f'manifest {str(manifest)!r} line {number}: "id" must be a string')
+                raise DataError(f'manifest {where!r} line {number}: "id" must be a string')
         else:
             entry = line
+        if is_url(entry):
+            items.append(Item(item_id or entry, entry))
+            continue
         written = Path(entry).expanduser()
-        items.append(Item(item_id or Path(os.path.normpath(written)).as_posix(), root / written))
+        items.append(Item(item_id or Path(os.path.normpath(written)).as_posix(), resolve(entry)))
     return items
 
 

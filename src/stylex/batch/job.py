@@ -1,13 +1,14 @@
 """Run a shard: load images in batches, explain them with an engine, record every item.
 
-Order of writes per batch: the PNGs (atomically) first, then the batch's JSONL lines. A line in
-the results file therefore means the item is finished, images included; a crash in between
-only redoes that batch.
+Order of writes per batch: the PNGs (each written whole) first, then the batch's JSONL lines.
+A line in the results therefore means the item is finished, images included; a crash in between
+only redoes that batch. The output is a local folder or an object-store URL (`storage`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,12 +20,12 @@ import torch
 
 from stylex.batch.inputs import Item, safe_name
 from stylex.batch.results import ResultsLog, results_name, summary_name
-from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS, load_image
-from stylex.data.images import write_png
+from stylex.batch.storage import Output, open_output, read_image
+from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
+from stylex.data.images import encode_image
 from stylex.errors import InvalidArgumentError, StylexError
 from stylex.explain.explanation import Explanation, explanation_to_dict
 from stylex.explain.options import ExplainOptions, parse_target
-from stylex.fileio import write_json
 from stylex.runtime.engine import InferenceEngine
 
 
@@ -39,13 +40,13 @@ class Summary:
     errors: int  # items of this run recorded as "error"
     seconds: float
     images_per_s: float  # done_now / seconds
-    results: str  # the shard's JSONL
+    results: str  # the shard's JSONL (on object storage: its part objects)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _ok_record(item: Item, exp: Explanation, out_dir: Path, images: bool) -> dict[str, Any]:
+def _ok_record(item: Item, exp: Explanation, out: Output, images: bool) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": item.id,
         "path": str(item.path),
@@ -55,12 +56,13 @@ def _ok_record(item: Item, exp: Explanation, out_dir: Path, images: bool) -> dic
     }
     if images:
         folder = Path("images") / safe_name(item.id)
-        write_png(exp.reconstruction, out_dir / folder / "reconstruction.png")
+        pngs = {(folder / "reconstruction.png").as_posix(): encode_image(exp.reconstruction)}
         files = []
         for rank, cf in enumerate(exp.counterfactuals, start=1):
-            name = folder / f"counterfactual-{rank}.png"
-            write_png(cf.image, out_dir / name)
-            files.append(name.as_posix())
+            name = (folder / f"counterfactual-{rank}.png").as_posix()
+            pngs[name] = encode_image(cf.image)
+            files.append(name)
+        out.write_files(pngs)  # an object store uploads them side by side
         record["images"] = {
             "reconstruction": (folder / "reconstruction.png").as_posix(),
             "counterfactuals": files,
@@ -74,7 +76,7 @@ def _error_record(item: Item, message: str) -> dict[str, Any]:
 
 
 def _explain_batch(
-    engine: InferenceEngine, items: Sequence[Item], out_dir: Path, options: ExplainOptions,
+    engine: InferenceEngine, items: Sequence[Item], out: Output, options: ExplainOptions,
     images: bool, max_image_pixels: int,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Records for `items`, in order; one bad item never fails the others."""
@@ -82,7 +84,7 @@ def _explain_batch(
     loaded: list[tuple[Item, torch.Tensor]] = []
     for item in items:
         try:
-            loaded.append((item, load_image(item.path, engine.resolution, max_image_pixels)))
+            loaded.append((item, read_image(item.path, engine.resolution, max_image_pixels)))
         except StylexError as exc:  # DataError names the file
             records[item.id] = _error_record(item, str(exc))
     results = engine.explain_batch([x for _, x in loaded], options)
@@ -91,14 +93,14 @@ def _explain_batch(
             records[item.id] = _error_record(item, f"{type(result).__name__}: {result}")
         else:
             # Writing PNGs fails the job, not the item: a full disk should stop it.
-            records[item.id] = _ok_record(item, result, out_dir, images)
+            records[item.id] = _ok_record(item, result, out, images)
     return [records[item.id] for item in items]
 
 
 def run_batch_job(
     engine: InferenceEngine,
     items: Sequence[Item],  # this shard's items (see `shard`)
-    out_dir: str | Path,
+    out_dir: str | os.PathLike[str],  # a folder, or an object-store URL (s3://bucket/prefix)
     *,
     shard_index: int = 0,
     num_shards: int = 1,
@@ -119,11 +121,11 @@ def run_batch_job(
     options = ExplainOptions(top_k, parse_target(target, engine.class_names), shift)
     from tqdm import tqdm
 
-    out_dir = Path(out_dir)
+    out = open_output(out_dir)
     start = time.perf_counter()
     done_now = errors = 0
-    path = out_dir / results_name(shard_index, num_shards)
-    with ResultsLog(path, retry_errors=retry_errors) as results:
+    name = results_name(shard_index, num_shards)
+    with ResultsLog(out, name, retry_errors=retry_errors) as results:
         todo = [item for item in items if item.id not in results.done]
         skipped = len(items) - len(todo)
         retried = sum(item.id in results.failed for item in todo)
@@ -132,7 +134,7 @@ def run_batch_job(
         with bar:
             for first in range(0, len(todo), batch_size):
                 batch = todo[first : first + batch_size]
-                records = _explain_batch(engine, batch, out_dir, options, images, max_image_pixels)
+                records = _explain_batch(engine, batch, out, options, images, max_image_pixels)
                 results.append(records)
                 done_now += len(records)
                 errors += sum(r["status"] == "error" for r in records)
@@ -149,9 +151,9 @@ def run_batch_job(
         errors=errors,
         seconds=round(seconds, 3),
         images_per_s=round(done_now / seconds, 3) if seconds > 0 else 0.0,
-        results=str(results.path),
+        results=results.where,
     )
-    write_json(out_dir / summary_name(shard_index, num_shards), summary.to_dict())
+    out.write_bytes(summary_name(shard_index, num_shards), summary_json(summary).encode() + b"\n")
     return summary
 
 

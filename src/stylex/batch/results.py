@@ -1,7 +1,8 @@
 """A shard's results file: append-only JSONL that survives a crash at any point.
 
 Each batch is appended as complete lines in one write, then flushed and fsynced, so after a
-crash the file holds whole batches plus at most one torn line at the end. Opening the file
+crash the file holds whole batches plus at most one torn line at the end. (On object storage
+each batch is an object of its own, see `storage`: there is no torn tail.) Opening the file
 again cuts the torn tail off (and anything after a line that does not parse), so the lines left
 are exactly the finished items and a restart skips them.
 
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from stylex.batch.storage import LocalOutput, Output, open_output
+
 log = logging.getLogger(__name__)
 
 
@@ -29,11 +32,8 @@ def summary_name(index: int, num_shards: int) -> str:
     return f"summary-{index:05d}-of-{num_shards:05d}.json"
 
 
-def repair(path: Path) -> list[dict[str, Any]]:
-    """Read the records of a results file, truncating a torn or unparseable tail in place."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
+def _parse(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """The complete records at the start of `data`, and the byte where they end."""
     records = []
     good_end = 0
     while good_end < len(data):
@@ -48,15 +48,25 @@ def repair(path: Path) -> list[dict[str, Any]]:
             break
         records.append(record)
         good_end = newline + 1
+    return records, good_end
+
+
+def repair_log(out: Output, name: str) -> list[dict[str, Any]]:
+    """Read the records of results log `name`, cutting off a torn or unparseable tail."""
+    data = out.read_log(name)
+    records, good_end = _parse(data)
     if good_end < len(data):
         log.warning(
-            "%s: dropping %d bytes of unfinished results at the end", path, len(data) - good_end
-        )
-        with open(path, "rb+") as f:
-            f.truncate(good_end)
-            f.flush()
-            os.fsync(f.fileno())
+            "%s: dropping %d bytes of unfinished results at the end",
+            out.describe_log(name), len(data) - good_end,
+        )  # fmt: skip
+        out.cut_log(name, good_end)
     return records
+
+
+def repair(path: Path) -> list[dict[str, Any]]:
+    """Read the records of a local results file, truncating a torn tail in place."""
+    return repair_log(LocalOutput(path.parent), path.name)
 
 
 def latest_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,25 +78,32 @@ def latest_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class ResultsLog:
-    """Appends batches of records to a shard's JSONL; knows which ids are done. With
-    `retry_errors`, ids whose last record is an error do not count as done."""
+    """Appends batches of records to a shard's results log in `out`; knows which ids are done.
+    With `retry_errors`, ids whose last record is an error do not count as done."""
 
-    def __init__(self, path: Path, retry_errors: bool = False) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.records = repair(path)
+    def __init__(self, out: Output, name: str, retry_errors: bool = False) -> None:
+        self.out, self.name = out, name
+        self.records = repair_log(out, name)
         latest = latest_records(self.records)
         self.failed = {r["id"] for r in latest if r.get("status") == "error"}
         self.done = {r["id"] for r in latest} - (self.failed if retry_errors else set())
-        self._file = open(path, "ab")  # held for the job's lifetime
+
+    @property
+    def where(self) -> str:
+        return self.out.describe_log(self.name)
+
+    # A context manager, as when it held the file open: callers scope a log's use with `with`.
+    def __enter__(self) -> ResultsLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
         if not records:
             return
         data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
-        self._file.write(data)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self.out.append_log(self.name, data)
         self.done.update(r["id"] for r in records)
         for r in records:
             if r.get("status") == "error":
@@ -94,22 +111,12 @@ class ResultsLog:
             else:
                 self.failed.discard(r["id"])
 
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> ResultsLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The complete records of a results file (read only; a torn tail is ignored)."""
-    records = []
-    for line in Path(path).read_bytes().split(b"\n")[:-1]:
-        try:
-            records.append(json.loads(line))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            break
-    return records
+    """The complete records of a local results file (read only; a torn tail is ignored)."""
+    return _parse(Path(path).read_bytes())[0]
+
+
+def read_shard_results(out: str | os.PathLike[str], index: int, num_shards: int) -> list[dict]:
+    """The complete records of shard `index` in output folder or URL `out` (read only)."""
+    return _parse(open_output(out).read_log(results_name(index, num_shards)))[0]

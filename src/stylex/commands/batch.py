@@ -10,8 +10,14 @@ HELP = "explain a folder, glob or manifest; sharded, resumable"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="image folder, quoted glob, or manifest (.txt / .jsonl)")
-    p.add_argument("--out", required=True, help="output folder (results JSONL, PNGs, summary)")
+    p.add_argument(
+        "input", help="image folder, quoted glob, or manifest (.txt / .jsonl); or a URL of one "
+        "(s3://bucket/prefix/, needs stylex[s3])",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", required=True,
+        help="output folder or URL (results JSONL, PNGs, summary)",
+    )  # fmt: skip
     p.add_argument("--model", help="model or run directory (default: the shipped model)")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--target", help="class to move toward (name or index; default runner-up)")

@@ -90,14 +90,25 @@ def load_image(
     """
     if not isinstance(resolution, int) or resolution < 1:
         raise DataError(f"resolution {resolution!r} is not valid; expected a positive integer")
-    what = f"image {os.fspath(path)!r}"
     try:
         with open(path, "rb") as f:
             data = f.read()
-        return _decode(data, resolution, max_pixels, what)
-    except (OSError, InvalidArgumentError) as e:
-        message = str(e) if isinstance(e, InvalidArgumentError) else f"cannot read {what}: {e}"
-        raise DataError(message) from None
+    except OSError as e:
+        raise DataError(f"cannot read image {os.fspath(path)!r}: {e}") from None
+    return load_image_bytes(data, resolution, os.fspath(path), max_pixels)
+
+
+def load_image_bytes(
+    data: bytes, resolution: int, name: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> torch.Tensor:
+    """`load_image` for a file's bytes already in memory; `name` (a path or URL) is what an
+    error names."""
+    if not isinstance(resolution, int) or resolution < 1:
+        raise DataError(f"resolution {resolution!r} is not valid; expected a positive integer")
+    try:
+        return _decode(data, resolution, max_pixels, f"image {name!r}")
+    except InvalidArgumentError as e:
+        raise DataError(str(e)) from None
 
 
 def _decode(data: bytes, resolution: int, max_pixels: int, what: str) -> torch.Tensor:

@@ -9,7 +9,9 @@ requiring every sub-network call to pass through a wrapper's forward).
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -73,12 +75,47 @@ def average_gradients(module: nn.Module, info: DistInfo) -> None:
         offset += n
 
 
+def average_tensor_(tensor: torch.Tensor, info: DistInfo) -> None:
+    """Replace `tensor` on every rank by its mean over the ranks (the same bytes everywhere)."""
+    if not info.enabled:
+        return
+    dist.all_reduce(tensor)
+    tensor /= info.world_size
+
+
 def all_reduce_mean(value: float, info: DistInfo, device: torch.device) -> float:
     if not info.enabled:
         return value
     t = torch.tensor([value], device=device, dtype=torch.float64)
     dist.all_reduce(t)
     return float(t.item()) / info.world_size
+
+
+def state_digest(states: Mapping[str, Mapping[str, torch.Tensor]]) -> str:
+    """SHA-256 over named state dicts (names, keys and raw tensor bytes, in sorted order): equal
+    exactly when every tensor is bit-identical. A checkpoint's safetensors files give the same
+    digest as the modules they were saved from."""
+    h = hashlib.sha256()
+    for name in sorted(states):
+        for key, tensor in sorted(states[name].items()):
+            h.update(f"{name}.{key}".encode())
+            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def replica_digests(modules: Mapping[str, nn.Module], info: DistInfo) -> list[str]:
+    """Every rank's SHA-256 of its parameters and buffers, in rank order, on every rank.
+
+    The replicas apply the same averaged gradients from the same start, so they stay
+    bit-identical; digests that differ mean a rank has drifted (a missed all-reduce, a
+    non-deterministic op) and the checkpoint holds only rank 0's view of the run.
+    """
+    digest = state_digest({name: module.state_dict() for name, module in modules.items()})
+    if not info.enabled:
+        return [digest]
+    gathered: list[str | None] = [None] * info.world_size
+    dist.all_gather_object(gathered, digest)
+    return [str(d) for d in gathered]
 
 
 def cleanup(info: DistInfo) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import csv
 import json
+import logging
 import math
 import shutil
 import time
@@ -38,6 +39,8 @@ from stylex.training.config import ARCH_KEYS, DATA_KEYS, TrainConfig
 from stylex.training.data_stream import BatchStream
 from stylex.training.losses import StylexLoss
 from stylex.training.schedule import RANDOM, WARMUP, AlternatingSchedule
+
+log = logging.getLogger(__name__)
 
 LOG_NAME = "log.csv"
 
@@ -320,6 +323,9 @@ def train(
                         torch.nan_to_num_(param.grad, nan=0.0, posinf=1e5, neginf=-1e5)
             for name in opt_names:
                 optimizers[name].step()
+        # Each rank tracked the mean w of its own slice of the batch; their mean is the global
+        # batch's (the update is linear), and it keeps the replicas bit-identical.
+        dist_utils.average_tensor_(G.mapping.w_avg, info)
         _update_ema(G_ema, G, ema_beta)
         images_since += cfg.batch_size
         done = step + 1
@@ -351,7 +357,10 @@ def train(
                 run_dir / "samples" / f"step-{done:06d}.png", G_ema, E, C, sample_x, sample_z
             )
         if done % cfg.checkpoint_every == 0 or done == end_step:
+            digests = dist_utils.replica_digests(modules, info)
             if info.is_main:
+                if len(set(digests)) > 1:
+                    log.warning("step %d: the ranks' weights differ (digests %s)", done, digests)
                 _append_log(run_dir / LOG_NAME, history[flushed:], resumed_from)
                 resumed_from, flushed = None, len(history)
                 ckpt_path = save_checkpoint(
@@ -362,6 +371,7 @@ def train(
                     {
                         "kind_counts": schedule.counts(0, done),
                         "data_position": done * cfg.batch_size,
+                        "replica_digests": digests,  # one per rank; equal when in sync
                     },
                     keep=cfg.keep_checkpoints,
                 )
