@@ -30,6 +30,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def leftover_temps(folder: str | os.PathLike[str], name: str | None = None) -> list[Path]:
+    """The temporary files `atomic_path` left in `folder` (only those for file `name`, if
+    given): what a write killed before its rename leaves behind."""
+    prefix = f".{name}." if name else "."
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [
+        Path(e.path)
+        for e in entries
+        if e.is_file() and e.name.startswith(prefix) and e.name.endswith(".tmp")
+    ]
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write `obj` as indented JSON, atomically."""
     with atomic_path(path) as tmp:

@@ -103,3 +103,32 @@ def test_bad_options_fail_before_any_work(engine, image_dir, tmp_path):
     with pytest.raises(InvalidArgumentError, match="top_k 0"):
         run_batch_job(engine, items, tmp_path, top_k=0, progress=False)
     assert not list(tmp_path.iterdir())
+
+
+def test_resume_removes_the_temporary_files_of_killed_writes(engine, image_dir, tmp_path):
+    """A SIGKILL between a PNG's write and its rename leaves `.NAME.XXXX.tmp`; the resumed
+    shard deletes those of its own unfinished items, and nothing of another shard."""
+    items = list_inputs(image_dir)
+    mine, theirs = shard(items, 0, 2), shard(items, 1, 2)
+    first = mine[0]
+    run_batch_job(engine, [first], tmp_path, shard_index=0, num_shards=2, progress=False)
+    from stylex.batch.inputs import safe_name
+
+    def leftover(item, name):
+        path = tmp_path / "images" / safe_name(item.id) / f".{name}.k1ll3d.tmp"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a png")
+        return path
+
+    killed = [leftover(item, "reconstruction.png") for item in mine[1:3]]
+    killed.append(leftover(mine[1], "counterfactual-2.png"))
+    summary_tmp = tmp_path / ".summary-00000-of-00002.json.k1ll3d.tmp"
+    summary_tmp.write_text("{")
+    other_shard = [leftover(theirs[0], "reconstruction.png"),
+                   tmp_path / ".summary-00001-of-00002.json.k1ll3d.tmp"]  # fmt: skip
+    other_shard[1].write_text("{")
+    summary = run_batch_job(engine, mine, tmp_path, shard_index=0, num_shards=2, progress=False)
+    assert summary.leftovers_removed == 4 and summary.skipped == 1
+    assert not any(p.exists() for p in [*killed, summary_tmp])
+    assert all(p.exists() for p in other_shard)  # another shard's writes may still be in flight
+    assert set(tmp_path.rglob("*.tmp")) == set(other_shard)

@@ -27,7 +27,7 @@ import yaml
 from safetensors.torch import load_file
 from torch.distributed import TCPStore
 
-from stylex.training.checkpoint import latest_checkpoint
+from stylex.rundir import latest_checkpoint
 from stylex.training.distributed import state_digest
 from tests.conftest import TEST_RESOLUTION
 

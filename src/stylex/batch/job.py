@@ -41,6 +41,7 @@ class Summary:
     seconds: float
     images_per_s: float  # done_now / seconds
     results: str  # the shard's JSONL (on object storage: its part objects)
+    leftovers_removed: int = 0  # temporary files of killed writes deleted on resume
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +130,10 @@ def run_batch_job(
         todo = [item for item in items if item.id not in results.done]
         skipped = len(items) - len(todo)
         retried = sum(item.id in results.failed for item in todo)
+        # A write killed mid-way leaves a temporary file; only this shard's items and files
+        # are touched, so shards sharing the folder never lose each other's writes.
+        folders = [f"images/{safe_name(item.id)}" for item in todo] if images else []
+        leftovers = out.remove_leftovers(folders, [summary_name(shard_index, num_shards)])
         bar = tqdm(total=len(items), initial=skipped, desc=f"shard {shard_index}/{num_shards}",
                    unit="img", disable=not progress, file=sys.stderr)  # fmt: skip
         with bar:
@@ -152,6 +157,7 @@ def run_batch_job(
         seconds=round(seconds, 3),
         images_per_s=round(done_now / seconds, 3) if seconds > 0 else 0.0,
         results=results.where,
+        leftovers_removed=leftovers,
     )
     out.write_bytes(summary_name(shard_index, num_shards), summary_json(summary).encode() + b"\n")
     return summary

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import torch
 
 from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS, load_image, load_image_bytes
 from stylex.errors import DataError, StorageError
-from stylex.fileio import write_bytes
+from stylex.fileio import leftover_temps, write_bytes
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _PART = re.compile(r"-part-(\d+)\.jsonl$")
@@ -137,6 +137,11 @@ class Output(ABC):
     def describe_log(self, name: str) -> str:
         """Where log `name` lives, for summaries and messages."""
 
+    def remove_leftovers(self, folders: Sequence[str], names: Sequence[str]) -> int:
+        """Delete what killed writes left: every temporary file in `folders`, and those of the
+        top-level files `names`. Returns how many. (Whole-object stores leave none.)"""
+        return 0
+
 
 class LocalOutput(Output):
     def __init__(self, root: Path) -> None:
@@ -165,6 +170,13 @@ class LocalOutput(Output):
 
     def describe_log(self, name: str) -> str:
         return str(self.root / name)
+
+    def remove_leftovers(self, folders: Sequence[str], names: Sequence[str]) -> int:
+        found = [t for folder in folders for t in leftover_temps(self.root / folder)]
+        found += [t for name in names for t in leftover_temps(self.root, name)]
+        for path in found:
+            path.unlink(missing_ok=True)
+        return len(found)
 
 
 class ObjectOutput(Output):
