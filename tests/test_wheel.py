@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
+HANDLER = Path("handlers") / "stylex_handler.py"
 SHIPPED = Path("model_store") / "shapes32" / "3"
 
 
@@ -27,6 +28,8 @@ def _copy_build_inputs(dest: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     shutil.copytree(REPO / "src", dest / "src", ignore=ignore)
     shutil.copytree(REPO / SHIPPED, dest / SHIPPED)
+    (dest / HANDLER).parent.mkdir()
+    shutil.copy2(REPO / HANDLER, dest / HANDLER)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +92,18 @@ def test_installed_package_verifies_its_shipped_model(installed, tmp_path):
         g: manifest["files"][manifest["graphs"][g]["file"]]["size_bytes"]
         for g in ("encoder", "style", "synthesis", "classifier")
     }
+
+
+def test_installed_package_carries_the_torchserve_handler(installed, tmp_path):
+    code = (
+        "from stylex.serving.torchserve.archive import default_handler\nprint(default_handler())\n"
+    )
+    out = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", code],
+        cwd=tmp_path, env=_clean_env(), check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    assert Path(out).is_relative_to(installed)
+    assert Path(out).read_bytes() == (REPO / HANDLER).read_bytes()
 
 
 @pytest.mark.slow

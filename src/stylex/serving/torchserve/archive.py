@@ -1,8 +1,8 @@
 """`stylex archive`: a verified model directory -> NAME.mar (torch-model-archiver) plus a
 TorchServe config.properties that loads it with the given batch settings.
 
-The handler file is `handlers/stylex_handler.py` of the source tree (read as a file, never
-imported); pass `handler=` when stylex is installed without its source tree.
+The handler file is `handlers/stylex_handler.py` (read as a file, never imported): the source
+tree's, or the copy a wheel carries inside the package (see setup.py).
 """
 
 from __future__ import annotations
@@ -14,13 +14,24 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from stylex.errors import InvalidArgumentError
 from stylex.fileio import atomic_path
 from stylex.runtime import MANIFEST_NAME, read_model_dir
 
-DEFAULT_HANDLER = Path(__file__).resolve().parents[4] / "handlers" / "stylex_handler.py"
+HANDLER = Path("handlers") / "stylex_handler.py"
+
+
+def default_handler() -> Path:
+    """The TorchServe handler `stylex archive` packs without --handler: the copy inside the
+    installed package (a wheel carries it), else the source checkout's handlers/ folder."""
+    package = Path(str(resources.files("stylex")))
+    candidates = [package / HANDLER]
+    if package.parent.name == "src":
+        candidates.append(package.parent.parent / HANDLER)
+    return next((c for c in candidates if c.is_file()), candidates[-1])
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ def build_archive(
 ) -> Path:
     """Write OUT/NAME.mar (atomically) and OUT/config.properties; return the .mar path."""
     model = read_model_dir(model_dir)  # refuse to archive a model that does not verify
-    handler = Path(handler) if handler else DEFAULT_HANDLER
+    handler = Path(handler) if handler else default_handler()
     if not handler.is_file():
         raise InvalidArgumentError(
             f"handler {handler} not found; pass --handler path/to/stylex_handler.py"
