@@ -28,13 +28,11 @@ def main() -> int:
     parser.add_argument("--no-images", action="store_true", help="JSONL only, no PNGs")
     args = parser.parse_args()
 
-    from PIL import Image
-
     from stylex.batch import list_inputs, run_batch_job
     from stylex.data import build_dataset
-    from stylex.data.images import to_uint8_image
+    from stylex.data.images import write_png
     from stylex.runtime import OrtEngine
-    from stylex.runtime.model_dir import DEFAULT_MODEL_DIR
+    from stylex.runtime.model_dir import default_model_dir
 
     server = None
     if args.bucket is None:
@@ -60,14 +58,16 @@ def main() -> int:
         fs.mkdir(bucket)
     stamp = time.strftime("%Y%m%d-%H%M%S")
 
-    engine = OrtEngine.load(DEFAULT_MODEL_DIR, device="cpu", warmup_batch_sizes=(args.batch_size,))
+    engine = OrtEngine.load(
+        default_model_dir(), device="cpu", warmup_batch_sizes=(args.batch_size,)
+    )
     dataset = build_dataset("shapes", engine.resolution, num_images=args.images, seed=5)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "images"
         folder.mkdir()
         for i in range(args.images):
             path = folder / f"img{i:05d}.png"
-            Image.fromarray(to_uint8_image(dataset[i][0])).save(path)
+            write_png(dataset[i][0], path)
             fs.pipe_file(f"{bucket}/bench-{stamp}/images/{path.name}", path.read_bytes())
         runs = {
             "local": (folder, Path(tmp) / "out"),
