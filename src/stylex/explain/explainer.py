@@ -55,7 +55,8 @@ class Explains(Backend, Protocol):
 
     def explain(  # x [N, 3, R, R] -> one explanation per image
         self, x: torch.Tensor, *, top_k: int = 5, target: int | str | None = None,
-        shift: float = 1.0, exhaustive: bool = False,
+        shift: float = 1.0, exhaustive: bool = False, mode: str | None = None,
+        num_candidates: int | None = None,
     ) -> list[Explanation]: ...  # fmt: skip
 
 
