@@ -179,7 +179,21 @@ def _alignment(
             {"index": r["index"], "direction": r["direction"], "factor": r["factor"]} for r in rows
         ]
     out["share"] = shares
+    out["suggested_names"] = _suggested_names(ctx, probe, styles, catalog, settings)
     return out
+
+
+def _suggested_names(ctx, probe, styles, catalog: AttributeCatalog, settings: EvalSettings):
+    """A name for every catalog attribute (each class's list) from the factor it changes most,
+    in the form `stylex label --suggested` reads: [{"index", "direction": "min" | "max",
+    "factor", "name"}], one entry per (index, direction)."""
+    from stylex.explain.attributes import direction_name
+    from stylex.explain.probes import attribute_factors
+
+    keys = list(dict.fromkeys(a.key for attrs in catalog.classes.values() for a in attrs))
+    rows = attribute_factors(ctx.G, probe, styles, catalog.stats, keys, shift=settings.shift)
+    return [{"index": r["index"], "direction": direction_name(r["direction"]),
+             "factor": r["factor"], "name": r["name"]} for r in rows]  # fmt: skip
 
 
 def _shapes_rule_factors(dataset) -> list[str] | None:
