@@ -8,7 +8,8 @@ same images and prints p50 / p95 latency and images/s:
   num_candidates exactly) and the IMAGE / CATALOG ratio;
 - then IMAGE mode against an exhaustive exact search (every edit evaluated, no screen) on
   --agreement-images held-out images: how often the top-5 sets are equal, how often the top-1
-  is, and the mean share of the exhaustive top 5 that IMAGE mode finds.
+  is, and the mean share of the exhaustive top 5 that IMAGE mode finds; and on them the
+  per-image success of both modes (`per_image_success`, as `stylex evaluate` reports it).
 
     python bench/engine.py                            # ORT: the modes and the agreement
     python bench/engine.py --run RUN                  # RUN = the run the shipped model came from
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from stylex.data import build_dataset
+from stylex.explain.faithfulness import SUCCESS_PROBABILITY, per_image_success
 from stylex.explain.options import CATALOG, IMAGE, ExplainOptions
 from stylex.runtime import OrtEngine, TorchEngine
 from stylex.runtime.model_dir import default_model_dir
@@ -103,6 +105,15 @@ def compare_modes(ort, x: torch.Tensor, args) -> None:
             f"{a['same_top1']:.1%}, mean share of the exhaustive top-{args.top_k} found "
             f"{a['mean_recall']:.1%}"
         )
+        print(
+            f"per-image success on them (P(target) >= {SUCCESS_PROBABILITY}), top_k {args.top_k}:"
+        )
+        for mode in (CATALOG, IMAGE):
+            scores, _ = per_image_success(ort, held_out, top_k=args.top_k, batch_size=8,
+                                          mode=mode, num_candidates=m)  # fmt: skip
+            print(f"  {mode:<8} top-1 {scores['top1']:.1%}, all top-{args.top_k} jointly "
+                  f"{scores['joint']:.1%}, served joint {scores['served_joint']:.1%}, mean "
+                  f"top-1 gain {scores['mean_top1_gain']:.3f}")  # fmt: skip
 
 
 def compare_engines(ort, eager, x: torch.Tensor, args, torch_threads: int) -> None:
