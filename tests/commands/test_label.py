@@ -63,6 +63,13 @@ def test_label_a_model_writes_a_new_version(model_copy, tmp_path, capsys):
     (exp,) = engine.explain_batch([x], engine.options(target="red", top_k=10))
     labelled = {cf.attribute.key: cf.attribute.label for cf in exp.counterfactuals}
     assert labelled[(first.index, 1)] == "hue toward red"
+    # An edit that IMAGE mode's screen finds keeps its name too.
+    opts = engine.options(target="red", top_k=64, mode="image", num_candidates=256)
+    (exp,) = engine.explain_batch([x], opts)
+    labelled = {cf.attribute.key: cf.attribute.label for cf in exp.counterfactuals}
+    assert labelled[(first.index, 1)] == "hue toward red"
+    names = {(first.index, 1): "hue toward red", (135, 1): "a second name"}
+    assert all(label == names.get(key, "") for key, label in labelled.items())
 
     assert main(argv) == 2  # version 4 exists now: refused, not overwritten
     assert "already exists; refusing to overwrite" in capsys.readouterr().err

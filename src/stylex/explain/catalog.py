@@ -37,6 +37,11 @@ class AttributeCatalog:
             raise CheckpointError("the attribute catalog has no StyleSpace layout")
         return StyleLayout.from_json(self.layout)
 
+    @property
+    def labels(self) -> dict[tuple[int, int], str]:
+        """(index, direction) -> the name given to that edit (only the named ones)."""
+        return {a.key: a.label for attrs in self.classes.values() for a in attrs if a.label}
+
     def for_class(self, name_or_index: str | int) -> list[Attribute]:
         name = self.class_name(name_or_index)
         return self.classes[name]

@@ -15,6 +15,7 @@ search of every edit. Either way the candidates are applied and classified exact
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -231,6 +232,12 @@ def _explain(
             assert search is not None  # explain_batch refuses the item otherwise
             one = (conv[i : i + 1], rgb[i : i + 1])
             candidates[i] = search(*one, target, opts.top_k * 2, opts.shift)
+    labels = catalog.labels  # an edit found by a search keeps the name it was given
+    if labels and (screened or any(o.exhaustive for o in options)):
+        candidates = [
+            [dataclasses.replace(a, label=labels[a.key]) if a.key in labels else a for a in c]
+            for c in candidates
+        ]
     shifts = [o.shift for o in options]
     ranked = rank_counterfactuals(
         backend.synthesize_classify, conv, rgb, candidates, targets, probs_rec, catalog.stats,
