@@ -198,3 +198,13 @@ def test_a_bad_explain_section_fails_the_load(tmp_path, explain, fragment):
     folder = _model_copy(tmp_path, explain)
     with pytest.raises(ModelDirError, match=fragment):
         OrtEngine.load(folder, device="cpu", intra_op_threads=1)
+
+
+def test_a_backend_without_a_gradient_refuses_image_mode_per_item(engine, images):
+    from stylex.explain.explainer import explain_batch
+
+    opts = [engine.options(mode="image"), engine.options(mode="catalog")]
+    out = explain_batch(engine, engine.catalog, [images[0], images[1]], opts, resolution=32)
+    assert isinstance(out[0], InvalidArgumentError)
+    assert "cannot screen an image's own coordinates (mode 'image')" in str(out[0])
+    assert isinstance(out[1], Explanation) and out[1].mode == CATALOG
