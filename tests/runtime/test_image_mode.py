@@ -208,3 +208,11 @@ def test_a_backend_without_a_gradient_refuses_image_mode_per_item(engine, images
     assert isinstance(out[0], InvalidArgumentError)
     assert "cannot screen an image's own coordinates (mode 'image')" in str(out[0])
     assert isinstance(out[1], Explanation) and out[1].mode == CATALOG
+
+
+def test_server_overrides_are_checked_like_the_manifest():
+    engine = OrtEngine.load(shipped_model_dir(), device="cpu", intra_op_threads=1,
+                            explain={"num_candidates": 64})  # fmt: skip
+    assert (engine.default_candidates, engine.max_candidates) == (64, 256)
+    with pytest.raises(ModelDirError, match=r"with the server's \['num_candidates'\]"):
+        OrtEngine.load(shipped_model_dir(), device="cpu", explain={"num_candidates": 300})

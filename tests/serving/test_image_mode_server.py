@@ -220,3 +220,30 @@ def test_cli_explain_on_the_server_in_image_mode(server, engine, images, tmp_pat
         assert im.size == (32, 32)
     assert main([*argv[:-4], "--mode", "image", "--num-candidates", "100000"]) != 0
     assert "num_candidates 100000 out of range" in capsys.readouterr().err
+
+
+def test_server_defaults_override_the_models(images):
+    """`stylex serve --default-mode image --num-candidates 6 --max-candidates 12`."""
+    from stylex.errors import ConfigError
+    from stylex.serving.config import ServeConfig
+
+    from .conftest import ServerThread
+
+    server = ServerThread(None, default_mode="image", num_candidates=6, max_candidates=12)
+    try:
+        with ExplainClient(server.address, timeout=60) as c:
+            info = c.model_info()
+            assert info["default_mode"] == "EXPLAIN_MODE_IMAGE"
+            assert (int(info["default_num_candidates"]), int(info["max_num_candidates"])) == (6, 12)
+            assert c.explain(images[0], top_k=2)["mode"] == "image"  # the request did not say
+            assert c.explain(images[0], top_k=2, mode="catalog")["mode"] == "catalog"
+            with pytest.raises(
+                InvalidArgumentError, match=r"num_candidates 13 out of range \[1, 12\]"
+            ):
+                c.explain(images[0], mode="image", num_candidates=13)
+    finally:
+        server.stop()
+    with pytest.raises(ConfigError, match="default_mode 'pixels'"):
+        ServeConfig(default_mode="pixels")
+    env = {"STYLEX_NUM_CANDIDATES": "9", "STYLEX_DEFAULT_MODE": "image"}
+    assert ServeConfig.from_env(env).explain_defaults == {"mode": "image", "num_candidates": 9}

@@ -93,7 +93,13 @@ def choose_providers(
 class OrtEngine(InferenceEngine):
     """ONNX Runtime sessions of a verified model directory. Build it with `OrtEngine.load`."""
 
-    def __init__(self, model: ModelDir, sessions: dict[str, Any], device_id: int = 0) -> None:
+    def __init__(
+        self,
+        model: ModelDir,
+        sessions: dict[str, Any],
+        device_id: int = 0,
+        explain: dict[str, Any] | None = None,  # over the manifest's "explain" section
+    ) -> None:
         self.model = model
         self.catalog = model.catalog
         self.resolution = model.resolution
@@ -106,14 +112,17 @@ class OrtEngine(InferenceEngine):
         self.on_gpu = first[0] in GPU_PROVIDERS
         self._differentiable: tuple[torch.nn.Module, torch.nn.Module] | None = None
         self._differentiable_lock = threading.Lock()
-        self._read_explain_defaults(model.manifest.get("explain") or {})
-
-    def _read_explain_defaults(self, cfg: dict[str, Any]) -> None:
-        """The manifest's optional "explain" section: {"mode", "num_candidates",
-        "max_candidates"}; a model without one explains in CATALOG mode."""
+        section = model.manifest.get("explain") or {}
         where = f"{self.model.path / 'manifest.json'} explain"
-        if not isinstance(cfg, dict):
-            raise ModelDirError(f"{where}: expected an object, got {type(cfg).__name__}")
+        if not isinstance(section, dict):
+            raise ModelDirError(f"{where}: expected an object, got {type(section).__name__}")
+        if explain:
+            where += f" with the server's {sorted(explain)}"
+        self._read_explain_defaults({**section, **explain} if explain else section, where)
+
+    def _read_explain_defaults(self, cfg: dict[str, Any], where: str) -> None:
+        """The manifest's optional "explain" section {"mode", "num_candidates",
+        "max_candidates"}, with a server's overrides; without either: CATALOG mode."""
         try:
             self.default_mode = parse_mode(cfg.get("mode"), self.default_mode)
         except InvalidArgumentError as exc:
@@ -145,6 +154,8 @@ class OrtEngine(InferenceEngine):
         warmup_batch_sizes: Sequence[int] = (1,),  # run every graph once per size at load
         trt_cache_dir: str | None = None,
         precision: str = "fp32",  # "fp16": the directory's accepted fp16 variant (GPU)
+        explain: dict[str, Any] | None = None,  # mode / num_candidates / max_candidates over
+        # the manifest's "explain" section (a server's defaults)
     ) -> OrtEngine:
         """Verify the directory (schema, sha256 of every file), open the four sessions and warm
         them up. Any failure raises before an engine exists: nothing is half-loaded."""
@@ -178,7 +189,8 @@ class OrtEngine(InferenceEngine):
                     f"model file {model.path / GRAPHS[name][0]} cannot be loaded by "
                     f"onnxruntime: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}"
                 ) from None
-        engine = cls(model, sessions, device_id=int(providers[0][1].get("device_id", 0)))
+        device_id = int(providers[0][1].get("device_id", 0))
+        engine = cls(model, sessions, device_id=device_id, explain=explain)
         log.info(
             "loaded %s (%s; threads: %d intra, %d inter) on providers %s",
             model.path, precision, options.intra_op_num_threads, inter_op_threads,
