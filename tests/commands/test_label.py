@@ -124,3 +124,19 @@ def test_name_forms_and_suggestions():
         "shape toward "
     )
     assert suggest_name("stripes", torch.tensor([0, 0, 0]), torch.tensor([1, 1, 0])) == "stripes on"
+
+
+def test_the_shipped_models_suggested_names_are_a_label_file():
+    """docs/shapes32-3-suggested-names.json (docs/scripts/suggest_model_names.py) names every
+    edit of the shipped catalog, in the form `stylex label --names` reads."""
+    from pathlib import Path
+
+    from stylex.explain.labels import apply_labels, read_labels
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "shapes32-3-suggested-names.json"
+    catalog = read_model_dir(shipped_model_dir()).catalog
+    labels = read_labels(path)
+    assert set(labels) == {a.key for attrs in catalog.classes.values() for a in attrs}
+    named = apply_labels(catalog, labels)
+    best = catalog.for_class("red")[0]  # the hue coordinate AttFind ranks first toward red
+    assert named.for_class("red")[0].label == labels[best.key] == "hue toward red"
