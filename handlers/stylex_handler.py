@@ -2,8 +2,9 @@
 `stylex.serving.torchserve` (decoding, batched explain and JSON live there).
 
 Per request: raw PNG/JPEG bytes, a base64 string, or JSON {"image": base64, "top_k": int,
-"target": class}. Response: JSON with the predicted class, probabilities, ranked attributes and
-base64 PNG counterfactuals. A bad request gets its own 4xx status; the rest of the batch succeeds.
+"target": class, "mode": "catalog" | "image", "num_candidates": int}. Response: JSON with the
+predicted class, probabilities, ranked attributes, the joint counterfactual and base64 PNG
+counterfactuals. A bad request gets its own 4xx status; the rest of the batch succeeds.
 """
 
 from __future__ import annotations

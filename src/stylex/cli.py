@@ -21,6 +21,7 @@ from stylex.commands import (
     evaluate,
     explain,
     export,
+    label,
     report,
     serve,
     train,
@@ -30,8 +31,8 @@ from stylex.errors import StylexError
 
 # In the order `stylex --help` lists them.
 COMMANDS: tuple[ModuleType, ...] = (
-    train, train_classifier, attfind, explain, evaluate, report, export, archive, batch, serve,
-    demo,
+    train, train_classifier, attfind, explain, evaluate, label, report, export, archive, batch,
+    serve, demo,
 )  # fmt: skip
 
 

@@ -194,6 +194,17 @@ def test_evaluate_and_report(attfind_run, capsys):
     assert 0.0 <= fid["agreement"] <= 1.0 and fid["l1"] > 0
     assert metrics["alignment"]["rule_factors"] == ["hue"]
     assert set(metrics["alignment"]["share"]) == {"attfind", "wu", "random"}
+    # A suggested name per catalog edit, from the factor it changes most; `stylex label` reads them.
+    catalog = AttributeCatalog.load(attfind_run)
+    suggested = metrics["alignment"]["suggested_names"]
+    assert {(r["index"], r["direction"]) for r in suggested} == {
+        (a.index, "max" if a.direction else "min") for v in catalog.classes.values() for a in v
+    }
+    for r in suggested:
+        assert r["name"] and (r["factor"] != "hue" or r["name"].startswith("hue toward ")), r
+    image_success = metrics["per_image_success_image"]
+    assert image_success["mode"] == "image" and image_success["num_images"] == 24
+    assert image_success["top1"] >= metrics["per_image_success"]["top1"]
     faith = metrics["faithfulness"]
     assert faith["num_images"] == 24
     assert set(faith["reconstruction"]) == set(faith["probe_on_real"]) == {

@@ -58,6 +58,8 @@ def test_json_documents_are_the_layout_without_images(explanation):
     assert base64.b64decode(ts.pop("reconstruction_png")) == d["reconstruction"]
     for a, ref in zip(ts["attributes"], d["attributes"], strict=True):
         assert base64.b64decode(a.pop("counterfactual_png")) == ref["counterfactual"]
+    joint_png = base64.b64decode(ts["joint"].pop("counterfactual_png"))
+    assert joint_png == d["joint"]["counterfactual"] and joint_png[:4] == b"\x89PNG"
     assert ts.pop("image_format") == "png"
     assert ts == without_images(d) == explanation_to_dict(explanation)
     json.dumps(ts)  # plain JSON
@@ -86,5 +88,5 @@ def test_images_are_encoded_beside_the_batch_thread(client, images, monkeypatch)
     monkeypatch.setattr(explanation_module, "encode_image", encode_image)
     got = client.explain(images[0], top_k=2, return_reconstruction=True)
     assert len(got["attributes"]) == 2
-    assert len(threads) == 3  # reconstruction + 2 counterfactuals
+    assert len(threads) == 4  # reconstruction + 2 counterfactuals + the joint one
     assert not any(name.startswith("explain-batch") for name in threads), threads

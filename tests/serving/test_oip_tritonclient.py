@@ -85,6 +85,7 @@ def test_tritonclient_against_the_real_server(server, client, images, tmp_path):
         "target": [1],
         "explanation": [1],
         "counterfactuals": [1, TOP_K],
+        "joint_counterfactual": [1],
     }
     probs = np.array(got["probabilities"][0])
     assert probs.sum() == pytest.approx(1.0, abs=1e-5)

@@ -25,7 +25,7 @@ from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
 from stylex.data.images import encode_image
 from stylex.errors import InvalidArgumentError, StylexError
 from stylex.explain.explanation import Explanation, explanation_to_dict
-from stylex.explain.options import ExplainOptions, parse_target
+from stylex.explain.options import ExplainOptions
 from stylex.runtime.engine import InferenceEngine
 
 
@@ -63,10 +63,15 @@ def _ok_record(item: Item, exp: Explanation, out: Output, images: bool) -> dict[
             name = (folder / f"counterfactual-{rank}.png").as_posix()
             pngs[name] = encode_image(cf.image)
             files.append(name)
+        joint = None
+        if exp.joint is not None:
+            joint = (folder / "joint.png").as_posix()
+            pngs[joint] = encode_image(exp.joint.image)
         out.write_files(pngs)  # an object store uploads them side by side
         record["images"] = {
             "reconstruction": (folder / "reconstruction.png").as_posix(),
             "counterfactuals": files,
+            "joint": joint,
         }
     return record
 
@@ -108,6 +113,8 @@ def run_batch_job(
     top_k: int = 5,
     target: int | str | None = None,  # class name or index; None = each image's runner-up
     shift: float = 1.0,
+    mode: str | None = None,  # "catalog" | "image"; None: the model's default
+    num_candidates: int | None = None,  # IMAGE mode; None: the model's default
     batch_size: int = 32,  # images per engine call and per results append
     images: bool = True,  # write reconstruction and counterfactual PNGs
     progress: bool = True,
@@ -119,7 +126,9 @@ def run_batch_job(
     if batch_size < 1:
         raise InvalidArgumentError(f"batch size {batch_size} is not valid; expected >= 1")
     # Checked once: an unknown class or a bad top_k fails the job, not every item.
-    options = ExplainOptions(top_k, parse_target(target, engine.class_names), shift)
+    options = engine.options(
+        top_k=top_k, target=target, shift=shift, mode=mode, num_candidates=num_candidates
+    )
     from tqdm import tqdm
 
     out = open_output(out_dir)

@@ -5,7 +5,8 @@ On held-out images (the run's data set drawn with another seed):
 - sufficiency: flip rate @k (top-k applied jointly) for AttFind, the Wu et al. StyleSpace
   baseline and random coordinates;
 - per-image success: the share of images whose top-1 counterfactual, and whose top-k
-  attributes applied jointly, reach P(target) >= 0.5 (explained as the service explains them);
+  attributes applied jointly, reach P(target) >= 0.5 (explained as the service explains them),
+  in CATALOG mode (`per_image_success`) and in IMAGE mode (`per_image_success_image`);
 - on `shapes`, with a factor probe trained on the shapes factors reading the images:
   reconstruction faithfulness (the factors of x' against the true factors of x, beside the
   probe's own score on x), counterfactual minimality (which factors each counterfactual changes
@@ -178,7 +179,21 @@ def _alignment(
             {"index": r["index"], "direction": r["direction"], "factor": r["factor"]} for r in rows
         ]
     out["share"] = shares
+    out["suggested_names"] = _suggested_names(ctx, probe, styles, catalog, settings)
     return out
+
+
+def _suggested_names(ctx, probe, styles, catalog: AttributeCatalog, settings: EvalSettings):
+    """A name for every catalog attribute (each class's list) from the factor it changes most,
+    in the form `stylex label --suggested` reads: [{"index", "direction": "min" | "max",
+    "factor", "name"}], one entry per (index, direction)."""
+    from stylex.explain.attributes import direction_name
+    from stylex.explain.probes import attribute_factors
+
+    keys = list(dict.fromkeys(a.key for attrs in catalog.classes.values() for a in attrs))
+    rows = attribute_factors(ctx.G, probe, styles, catalog.stats, keys, shift=settings.shift)
+    return [{"index": r["index"], "direction": direction_name(r["direction"]),
+             "factor": r["factor"], "name": r["name"]} for r in rows]  # fmt: skip
 
 
 def _shapes_rule_factors(dataset) -> list[str] | None:
@@ -251,6 +266,7 @@ def _explanation_metrics(
     (for minimality) and the Wu and random attribute lists (for alignment)."""
     from stylex.explain.faithfulness import per_image_success
     from stylex.explain.metrics import flip_rate_at_k
+    from stylex.explain.options import IMAGE
 
     num_classes = len(catalog.class_names)
     ks = list(range(1, settings.max_k + 1))
@@ -269,9 +285,13 @@ def _explanation_metrics(
     success, cf_images = per_image_success(
         engine, x, top_k=settings.success_k, shift=settings.shift
     )
+    success_image, _ = per_image_success(
+        engine, x, top_k=settings.success_k, shift=settings.shift, mode=IMAGE
+    )
     metrics = {
         "flip_rate": flip,
-        "per_image_success": success,
+        "per_image_success": success,  # CATALOG mode, as the service explains by default
+        "per_image_success_image": success_image,
         "num_attfind_attributes": {c: len(v) for c, v in catalog.classes.items()},
     }
     return metrics, cf_images, (wu, rnd)

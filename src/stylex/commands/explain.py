@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stylex.errors import ConfigError
+from stylex.explain.options import MODES
 
 NAME = "explain"
 HELP = "explain images with a run's attributes"
@@ -22,7 +23,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", help="class to move toward (name or index; default runner-up)")
     p.add_argument("--shift", type=float, default=1.0)
     p.add_argument("--exhaustive", action="store_true", help="search all coordinates per image")
+    add_mode_arguments(p)
     p.add_argument("--device", default="auto")
+
+
+def add_mode_arguments(p: argparse.ArgumentParser) -> None:
+    """--mode and --num-candidates (`stylex explain` and `stylex batch`)."""
+    p.add_argument(
+        "--mode", choices=MODES,
+        help="catalog: the catalog's attributes; image: search this image's StyleSpace "
+        "(default: the model's, catalog unless its manifest says otherwise)",
+    )  # fmt: skip
+    p.add_argument(
+        "--num-candidates", type=int,
+        help="image mode: screened edits evaluated exactly (default: the model's)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             target=args.target,
             shift=args.shift,
+            mode=args.mode,
+            num_candidates=args.num_candidates or 0,
         )
         print(json.dumps(results, indent=2))
         return 0
@@ -49,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         target=args.target,
         shift=args.shift,
         exhaustive=args.exhaustive,
+        mode=args.mode,
+        num_candidates=args.num_candidates,
         device=args.device,
     )
     print(json.dumps(results, indent=2))
@@ -64,6 +83,8 @@ def explain_files(
     target: str | None = None,
     shift: float = 1.0,
     exhaustive: bool = False,
+    mode: str | None = None,  # "catalog" | "image"; None: the engine's default
+    num_candidates: int | None = None,  # IMAGE mode; None: the engine's default
     device: str = "auto",
 ) -> list[dict[str, Any]]:
     """Explain image files with a run's torch engine; write OUT/<stem>/{explanation.json,
@@ -78,7 +99,14 @@ def explain_files(
 
     engine = TorchEngine.from_run(run_dir, device)
     x = torch.stack([load_image(p, engine.resolution) for p in images])  # DataError names it
-    exps = engine.explain(x, top_k=top_k, target=target, shift=shift, exhaustive=exhaustive)
+    opts = engine.options(
+        top_k=top_k, target=target, shift=shift, exhaustive=exhaustive, mode=mode,
+        num_candidates=num_candidates,
+    )  # fmt: skip
+    exps = engine.explain_batch(list(x), opts)
+    failed = next((e for e in exps if isinstance(e, Exception)), None)
+    if failed is not None:
+        raise failed
     results = []
     for path, exp in zip(images, exps, strict=True):
         folder = out_dir / path.stem

@@ -102,8 +102,8 @@ def report_run(
     metrics_path = ctx.run_dir / METRICS_NAME
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     if metrics is not None:
-        shown = ("fidelity", "faithfulness", "per_image_success", "minimality", "flip_rate",
-                 "alignment")  # fmt: skip
+        shown = ("fidelity", "faithfulness", "per_image_success", "per_image_success_image",
+                 "minimality", "flip_rate", "alignment")  # fmt: skip
         metrics = {k: metrics[k] for k in shown if k in metrics}
         for kind in metrics.get("minimality", {}).values():
             kind.pop("tolerance", None)  # settings, not results; kept in metrics.json

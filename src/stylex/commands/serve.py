@@ -34,6 +34,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--decode-wait-s", type=float,
         help="longest wait for decode budget without a deadline (default 5)",
     )  # fmt: skip
+    p.add_argument(
+        "--default-mode", choices=["catalog", "image"],
+        help="search mode of requests that do not say (default: the model's, else catalog)",
+    )  # fmt: skip
+    p.add_argument(
+        "--num-candidates", type=int,
+        help="image mode: edits evaluated exactly when a request does not say (default 32)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-candidates", type=int, help="image mode: the most a request may ask for (256)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     keys = (
         "model_dir", "address", "metrics_port", "max_batch_size", "max_delay_ms", "max_queue",
         "device", "threads", "precision", "grace_s", "drain_delay_s", "tls_cert", "tls_key",
-        "max_image_pixels", "decode_budget_pixels", "decode_wait_s",
+        "max_image_pixels", "decode_budget_pixels", "decode_wait_s", "default_mode",
+        "num_candidates", "max_candidates",
     )  # fmt: skip
     config = ServeConfig.from_env(**{k: getattr(args, k) for k in keys})
     asyncio.run(serve(config))

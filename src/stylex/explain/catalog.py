@@ -16,6 +16,7 @@ from typing import Any
 from stylex.errors import CheckpointError, InvalidArgumentError
 from stylex.explain.attributes import Attribute, StyleStats
 from stylex.fileio import write_json
+from stylex.models.stylespace import StyleLayout
 
 CATALOG_NAME = "attributes.json"
 SCHEMA_VERSION = 1
@@ -28,6 +29,18 @@ class AttributeCatalog:
     stats: StyleStats
     settings: dict[str, Any] = field(default_factory=dict)
     layout: list[dict] = field(default_factory=list)  # StyleLayout.to_json()
+
+    @property
+    def style_layout(self) -> StyleLayout:
+        """Where each StyleSpace coordinate lives (layer, channel)."""
+        if not self.layout:
+            raise CheckpointError("the attribute catalog has no StyleSpace layout")
+        return StyleLayout.from_json(self.layout)
+
+    @property
+    def labels(self) -> dict[tuple[int, int], str]:
+        """(index, direction) -> the name given to that edit (only the named ones)."""
+        return {a.key: a.label for attrs in self.classes.values() for a in attrs if a.label}
 
     def for_class(self, name_or_index: str | int) -> list[Attribute]:
         name = self.class_name(name_or_index)

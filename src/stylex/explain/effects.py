@@ -14,7 +14,7 @@ Every public AttFind runs this as 2 * S full G + C forwards per image at batch 1
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from tqdm import tqdm
@@ -137,11 +137,40 @@ class EffectEngine:
             for c in range(logits.shape[1]):
                 (g,) = torch.autograd.grad(logits[:, c].sum(), conv, retain_graph=True)
                 grads.append(g)
-        grad = torch.stack(grads, dim=-1)  # [N, S, C]
-        delta = self.shift * (targets[None] - conv.detach()[:, None])  # [N, 2, S]
-        predicted = (grad[:, None] * delta[..., None]).abs().amax(dim=(1, 3))  # [N, S]
+        predicted = torch.stack(
+            [first_order_effects(g, conv.detach(), targets, self.shift) for g in grads], dim=-1
+        )  # [N, 2, S, C]
+        predicted = predicted.abs().amax(dim=(1, 3))  # [N, S]
         top = min(top, predicted.shape[1])
         return predicted.topk(top, dim=1).indices
+
+
+def log_prob_gradient(
+    logits_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],  # (conv, rgb) -> logits
+    conv: torch.Tensor,  # [N, S]
+    rgb: torch.Tensor,  # [N, T]
+    targets: torch.Tensor,  # [N] class index per image
+) -> torch.Tensor:
+    """d log P(target_i) / d conv_i for each image, one backward pass for the batch (the
+    images are independent). Returns [N, S] on conv's device."""
+    conv = conv.detach().float().clone().requires_grad_(True)
+    with torch.enable_grad():
+        log_p = torch.log_softmax(logits_of(conv, rgb.detach().float()).float(), dim=1)
+        picked = log_p.gather(1, targets.to(log_p.device).long()[:, None]).sum()
+        (grad,) = torch.autograd.grad(picked, conv)
+    return grad
+
+
+def first_order_effects(
+    grad: torch.Tensor,  # [N, S] d f / d s of some scalar f of each image
+    conv: torch.Tensor,  # [N, S] the styles the gradient was taken at
+    targets: torch.Tensor,  # [2, S] S_min, S_max (StyleStats.targets)
+    shift: float,
+) -> torch.Tensor:
+    """The first-order prediction of how much f moves when coordinate k goes toward its
+    extreme d: grad_k * shift * (target_d[k] - s_k). Returns [N, 2, S]."""
+    delta = shift * (targets[None].to(conv.dtype) - conv[:, None])  # [N, 2, S]
+    return grad[:, None] * delta
 
 
 @torch.no_grad()

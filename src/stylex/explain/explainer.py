@@ -4,10 +4,18 @@ each with its counterfactual image and probabilities.
 `explain_batch` is the one explain of stylex: every engine, transport, the batch job and the CLI
 call it, with per-image options, and get one `Explanation` or one error per image back. It runs
 over a backend's primitives (`Backend`), so every backend gives the same explanations.
+
+An image's candidate attributes come from the catalog (CATALOG mode: the class-level attributes
+of its target), from its own StyleSpace (IMAGE mode: a first-order screen of every coordinate in
+both directions, from one gradient of log P(target), then the best `num_candidates` evaluated
+exactly together with the catalog's attributes), or, with `exhaustive`, from the backend's exact
+search of every edit. Either way the candidates are applied and classified exactly, the best
+`top_k` returned, and those of them that work together give the joint counterfactual.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -17,8 +25,10 @@ import torch
 from stylex.errors import InvalidArgumentError
 from stylex.explain.attributes import Attribute, StyleStats, apply_attributes
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.explanation import Counterfactual, Explanation
-from stylex.explain.options import PREDICTED, RUNNER_UP, ExplainOptions
+from stylex.explain.effects import first_order_effects
+from stylex.explain.explanation import Counterfactual, Explanation, JointCounterfactual
+from stylex.explain.options import CATALOG, IMAGE, PREDICTED, RUNNER_UP, ExplainOptions
+from stylex.models.stylespace import StyleLayout
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +56,35 @@ class Explains(Backend, Protocol):
 
     def explain(  # x [N, 3, R, R] -> one explanation per image
         self, x: torch.Tensor, *, top_k: int = 5, target: int | str | None = None,
-        shift: float = 1.0, exhaustive: bool = False,
+        shift: float = 1.0, exhaustive: bool = False, mode: str | None = None,
+        num_candidates: int | None = None,
     ) -> list[Explanation]: ...  # fmt: skip
 
 
 # (conv [1, S], rgb [1, T], target class, how many, shift) -> this image's best attributes
 ImageSearch = Callable[[torch.Tensor, torch.Tensor, int, int, float], list[Attribute]]
+
+# (conv [N, S], rgb [N, T], targets [N] class indices) -> d log P(target) / d conv  [N, S]
+StyleGradient = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def screen_candidates(
+    grad: torch.Tensor,  # [N, S] d log P(target) / d conv of each image
+    conv: torch.Tensor,  # [N, S] the styles the gradient was taken at
+    stats: StyleStats,
+    counts: Sequence[int],  # per image, how many candidates to keep
+    layout: StyleLayout,
+) -> list[list[Attribute]]:
+    """IMAGE mode's screen: per image, all 2 * S edits ranked by their first-order rise of
+    log P(target) (monotone in P(target)), the best `counts[i]` first. A positive shift only
+    scales the prediction, so the ranking holds for every shift."""
+    gains = first_order_effects(grad.float(), conv.float(), stats.targets(), 1.0)  # [N, 2, S]
+    num_coords = gains.shape[2]
+    out = []
+    for i, count in enumerate(counts):
+        best = gains[i].flatten().topk(min(count, gains[i].numel())).indices
+        out.append([Attribute.at(layout, int(j % num_coords), int(j // num_coords)) for j in best])
+    return out
 
 
 def image_error(x: object, resolution: int) -> InvalidArgumentError | None:
@@ -113,6 +146,58 @@ def rank_counterfactuals(
     return out
 
 
+def joint_counterfactuals(
+    synthesize_classify: SynthesizeClassify,
+    conv: torch.Tensor,  # [N, S]
+    rgb: torch.Tensor,  # [N, T]
+    chosen: list[list[Counterfactual]],  # per image, its counterfactuals, best first
+    targets: list[int],
+    probs: torch.Tensor,  # [N, C] of the inputs (their decision)
+    probs_rec: torch.Tensor,  # [N, C] of the reconstructions
+    stats: StyleStats,
+    shifts: Sequence[float],
+) -> list[JointCounterfactual | None]:
+    """Per image, its attributes applied together (the sufficiency view: do these changes
+    together flip the decision?). Built greedily, best first: the best attribute, then each next
+    one joins when P(target) of the joint edit rises with it, so an attribute that works alone
+    but against the others is left out. One synthesis + classifier call per rank, all images
+    together. None where an image has no counterfactual."""
+
+    def joint(i: int, cfs: list[Counterfactual], image: torch.Tensor, p: torch.Tensor):
+        return JointCounterfactual(
+            attributes=[cf.attribute for cf in cfs],
+            image=image,
+            probs=p,
+            effect=float(p[targets[i]] - probs_rec[i, targets[i]]),
+            flips=int(p.argmax()) != int(probs[i].argmax()),
+        )
+
+    joined = {i: cfs[:1] for i, cfs in enumerate(chosen) if cfs}
+    out: list[JointCounterfactual | None] = [None] * len(chosen)
+    for i, cfs in joined.items():
+        out[i] = joint(i, cfs, cfs[0].image, cfs[0].probs)
+    for rank in range(1, max((len(c) for c in chosen), default=0)):
+        rows = [i for i, cfs in enumerate(chosen) if len(cfs) > rank]
+        edited = torch.cat(
+            [
+                apply_attributes(
+                    conv[i : i + 1], stats,
+                    [cf.attribute for cf in [*joined[i], chosen[i][rank]]], shifts[i],
+                )
+                for i in rows
+            ]
+        )  # fmt: skip
+        images, logits = synthesize_classify(edited, rgb[torch.tensor(rows)])
+        joint_probs = torch.softmax(logits.float(), dim=1)
+        for row, i in enumerate(rows):
+            p, current = joint_probs[row].cpu(), out[i]
+            assert current is not None
+            if float(p[targets[i]]) > float(current.probs[targets[i]]):
+                joined[i] = [*joined[i], chosen[i][rank]]
+                out[i] = joint(i, joined[i], images[row].cpu(), p)
+    return out
+
+
 @torch.no_grad()
 def _explain(
     backend: Backend,
@@ -120,6 +205,7 @@ def _explain(
     images: list[torch.Tensor],  # each [3, R, R], checked
     options: list[ExplainOptions],
     search: ImageSearch | None,
+    gradient: StyleGradient | None,
     batch_size: int,
 ) -> list[Explanation]:
     x = torch.stack(images).detach().float().cpu()
@@ -128,17 +214,39 @@ def _explain(
     rec, logits_rec = backend.synthesize_classify(conv, rgb)
     probs_rec = torch.softmax(logits_rec.float(), dim=1)
     targets = [resolve_target(o.target, probs[i], probs_rec[i]) for i, o in enumerate(options)]
-    candidates = []
+    candidates = [list(catalog.for_class(t)) for t in targets]
+    screened = [i for i, o in enumerate(options) if o.mode == IMAGE and not o.exhaustive]
+    if screened:
+        assert gradient is not None  # explain_batch refuses the items otherwise
+        rows = torch.tensor(screened)
+        grad = gradient(conv[rows], rgb[rows], torch.tensor([targets[i] for i in screened]))
+        counts = [max(options[i].num_candidates, options[i].top_k) for i in screened]
+        found = screen_candidates(grad, conv[rows], catalog.stats, counts, catalog.style_layout)
+        for i, attrs in zip(screened, found, strict=True):
+            # The catalog's attributes stay candidates: an image's best edit is never worse
+            # than CATALOG mode's, at the price of the catalog's few exact edits.
+            keys = {a.key for a in attrs}
+            candidates[i] = attrs + [a for a in candidates[i] if a.key not in keys]
     for i, (opts, target) in enumerate(zip(options, targets, strict=True)):
         if opts.exhaustive:
             assert search is not None  # explain_batch refuses the item otherwise
             one = (conv[i : i + 1], rgb[i : i + 1])
-            candidates.append(search(*one, target, opts.top_k * 2, opts.shift))
-        else:
-            candidates.append(list(catalog.for_class(target)))
+            candidates[i] = search(*one, target, opts.top_k * 2, opts.shift)
+    labels = catalog.labels  # an edit found by a search keeps the name it was given
+    if labels and (screened or any(o.exhaustive for o in options)):
+        candidates = [
+            [dataclasses.replace(a, label=labels[a.key]) if a.key in labels else a for a in c]
+            for c in candidates
+        ]
+    shifts = [o.shift for o in options]
     ranked = rank_counterfactuals(
         backend.synthesize_classify, conv, rgb, candidates, targets, probs_rec, catalog.stats,
-        [o.shift for o in options], batch_size,
+        shifts, batch_size,
+    )  # fmt: skip
+    chosen = [ranked[i][: o.top_k] for i, o in enumerate(options)]
+    joints = joint_counterfactuals(
+        backend.synthesize_classify, conv, rgb, chosen, targets, probs, probs_rec,
+        catalog.stats, shifts,
     )  # fmt: skip
     return [
         Explanation(
@@ -148,7 +256,9 @@ def _explain(
             probs=probs[i].cpu(),
             probs_reconstruction=probs_rec[i].cpu(),
             target=targets[i],
-            counterfactuals=ranked[i][: options[i].top_k],
+            counterfactuals=chosen[i],
+            mode=IMAGE if options[i].exhaustive else options[i].mode,
+            joint=joints[i],
         )
         for i in range(len(images))
     ]
@@ -162,6 +272,7 @@ def explain_batch(
     *,
     resolution: int,  # px, of the backend's networks
     search: ImageSearch | None = None,  # needed by options.exhaustive
+    gradient: StyleGradient | None = None,  # needed by IMAGE mode
     batch_size: int = 64,  # counterfactuals per synthesis + classifier call
 ) -> list[Explanation | Exception]:
     """Explain images together, each with its own options: per image, its `Explanation` or
@@ -181,6 +292,11 @@ def explain_batch(
                 "this engine cannot search an image's own coordinates (exhaustive); use the "
                 "torch engine of a run directory"
             )
+        if error is None and opts.mode == IMAGE and not opts.exhaustive and gradient is None:
+            error = InvalidArgumentError(
+                f"this engine cannot screen an image's own coordinates (mode {IMAGE!r}); "
+                f"use mode {CATALOG!r}"
+            )
         if (
             error is None
             and not isinstance(opts.target, str)
@@ -199,7 +315,7 @@ def explain_batch(
         try:
             exps = _explain(
                 backend, catalog, [images[i] for i in group], [options[i] for i in group],
-                search, batch_size,
+                search, gradient, batch_size,
             )  # fmt: skip
         except Exception as exc:
             if len(group) > 1:  # find the item that failed: run each alone

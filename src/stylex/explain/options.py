@@ -8,6 +8,12 @@ again. The rule for what a target string means is decided here, once:
     "predicted"       the class the classifier predicts for the input
     a class name      that class (a name wins over an index, so classes named "3" and "8" work)
     a decimal string  a class index
+
+The search mode decides where an image's candidate attributes come from:
+
+    "catalog"   the catalog's class-level attributes for the target (AttFind over many images)
+    "image"     this image's own StyleSpace: every coordinate in both directions is ranked by a
+                first-order screen, the best `num_candidates` are evaluated exactly
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ DEFAULT_SHIFT = 1.0  # 1 moves a coordinate all the way to its extreme
 RUNNER_UP = "runner-up"  # target rule: the most probable class other than the predicted one
 PREDICTED = "predicted"  # target rule: the class the classifier predicts for the input
 TARGET_RULES = (RUNNER_UP, PREDICTED)
+CATALOG = "catalog"  # mode: the catalog's attributes for the target class
+IMAGE = "image"  # mode: this image's own coordinates, screened then evaluated exactly
+MODES = (CATALOG, IMAGE)
+DEFAULT_NUM_CANDIDATES = 32  # IMAGE mode: screened edits evaluated exactly
+MAX_NUM_CANDIDATES = 256  # the cap a request may ask for unless the model sets its own
 
 
 @dataclass(frozen=True)
@@ -33,9 +44,17 @@ class ExplainOptions:
     top_k: int = DEFAULT_TOP_K  # counterfactuals returned, best first
     target: int | str = RUNNER_UP  # class index, RUNNER_UP or PREDICTED
     shift: float = DEFAULT_SHIFT  # how far toward its extreme a coordinate moves
-    exhaustive: bool = False  # search all coordinates of the image instead of the catalog's
+    exhaustive: bool = False  # evaluate all coordinates of the image exactly (no screen)
+    mode: str = CATALOG  # where candidates come from: CATALOG or IMAGE
+    num_candidates: int = DEFAULT_NUM_CANDIDATES  # IMAGE mode: edits evaluated exactly
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InvalidArgumentError(f"mode {self.mode!r} unknown; expected one of {list(MODES)}")
+        if isinstance(self.num_candidates, bool) or not isinstance(self.num_candidates, int):
+            raise InvalidArgumentError(f"num_candidates {self.num_candidates!r} is not an integer")
+        if self.num_candidates < 1:
+            raise InvalidArgumentError(f"num_candidates must be >= 1, got {self.num_candidates}")
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int):
             raise InvalidArgumentError(f"top_k {self.top_k!r} is not an integer")
         if not 1 <= self.top_k <= MAX_TOP_K:
@@ -75,14 +94,23 @@ def parse_target(value: int | str | None, class_names: Sequence[str]) -> int | s
     return value
 
 
-def _top_k(value: int | str | None) -> int:
+def _integer(name: str, value: int | str | None, default: int) -> int:
     if value is None or value == "":
-        return DEFAULT_TOP_K
+        return default
     if isinstance(value, str):
         if not value.strip().lstrip("-").isdecimal():
-            raise InvalidArgumentError(f"top_k {value!r} is not an integer")
+            raise InvalidArgumentError(f"{name} {value!r} is not an integer")
         return int(value)
     return value  # type and range checked by ExplainOptions
+
+
+def parse_mode(value: str | None, default: str = CATALOG) -> str:
+    """A user's mode ("catalog" | "image", any case; None or "": `default`) -> a mode."""
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or value.lower() not in MODES:
+        raise InvalidArgumentError(f"mode {value!r} unknown; expected one of {list(MODES)}")
+    return value.lower()
 
 
 def _shift(value: float | str | None) -> float:
@@ -103,12 +131,25 @@ def explain_options(
     target: int | str | None = None,  # see the module docstring
     shift: float | str | None = None,  # None or "": DEFAULT_SHIFT
     exhaustive: bool = False,
+    mode: str | None = None,  # None or "": default_mode
+    num_candidates: int | str | None = None,  # None or "": default_candidates
+    default_mode: str = CATALOG,  # the model's (or server's) choice
+    default_candidates: int = DEFAULT_NUM_CANDIDATES,
+    max_candidates: int = MAX_NUM_CANDIDATES,  # what one request may ask for at most
 ) -> ExplainOptions:
     """A user's values (None: not given, the default) -> checked options.
     InvalidArgumentError names the bad value and what was expected."""
+    candidates = _integer("num_candidates", num_candidates, default_candidates)
+    if isinstance(candidates, int) and not isinstance(candidates, bool):
+        if not 1 <= candidates <= max_candidates:
+            raise InvalidArgumentError(
+                f"num_candidates {candidates} out of range [1, {max_candidates}]"
+            )
     return ExplainOptions(
-        top_k=_top_k(top_k),
+        top_k=_integer("top_k", top_k, DEFAULT_TOP_K),
         target=parse_target(target, class_names),
         shift=_shift(shift),
         exhaustive=exhaustive,
+        mode=parse_mode(mode, default_mode),
+        num_candidates=candidates,
     )

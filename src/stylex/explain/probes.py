@@ -321,8 +321,9 @@ def attribute_factors(
 ) -> list[dict[str, Any]]:
     """For each attribute, applied alone to every image: the factor it changes most.
 
-    Returns one {"index", "direction", "factor", "changes": {factor: normalised change}} per
-    attribute, in order (see `factor_changes` for the normalisation). "Before" is G(styles).
+    Returns one {"index", "direction", "factor", "changes": {factor: normalised change},
+    "name": a suggested human name (`suggest_name`)} per attribute, in order (see
+    `factor_changes` for the normalisation). "Before" is G(styles).
     """
     device = module_device(G, styles.conv.device)
     num = styles.conv.shape[0]
@@ -350,16 +351,61 @@ def attribute_factors(
 
     results = []
     for pos, (index, direction) in enumerate(keys):
-        changes = _changes(before, {k: v[pos] for k, v in after.items()}, scale)
+        edited = {k: v[pos] for k, v in after.items()}
+        changes = _changes(before, edited, scale)
+        factor = max(changes, key=changes.__getitem__)
         results.append(
             {
                 "index": index,
                 "direction": direction,
-                "factor": max(changes, key=changes.__getitem__),
+                "factor": factor,
                 "changes": changes,
+                "name": suggest_name(factor, before[factor], edited[factor]),
             }
         )
     return results
+
+
+# Hue names by their hue in turns (the colour wheel of `shapes`: 0 = red, 1/3 = green).
+HUE_NAMES = {"red": 0.0, "orange": 1 / 12, "yellow": 1 / 6, "green": 1 / 3, "cyan": 1 / 2,
+             "blue": 2 / 3, "magenta": 5 / 6}  # fmt: skip
+# Continuous factors: (name when it grows, name when it shrinks); pos_y grows downward.
+_MOVES = {
+    "size": ("larger shape", "smaller shape"),
+    "pos_x": ("shape moves right", "shape moves left"),
+    "pos_y": ("shape moves down", "shape moves up"),
+    "bg": ("lighter background", "darker background"),
+}
+
+
+def hue_name(turns: float) -> str:
+    """The nearest named hue of a hue in turns."""
+    return min(HUE_NAMES, key=lambda n: float(_circular_distance(
+        torch.tensor(turns), torch.tensor(HUE_NAMES[n]))))  # fmt: skip
+
+
+def suggest_name(
+    factor: str,  # the factor an attribute changes most (PROBE_FACTORS)
+    before: torch.Tensor,  # [N] that factor read off the images
+    after: torch.Tensor,  # [N] read off the same images with the attribute applied
+) -> str:
+    """A human name for an attribute from what it does to its main factor, e.g. "hue toward
+    red" (the circular mean hue of the edited images), "larger shape", "shape toward star",
+    "stripes on"."""
+    if factor == "hue":
+        angle = after.double() * 2 * math.pi
+        turns = float(torch.atan2(angle.sin().mean(), angle.cos().mean()) / (2 * math.pi)) % 1.0
+        return f"hue toward {hue_name(turns)}"
+    if factor == "shape":
+        return f"shape toward {SHAPES[int(torch.mode(after.long()).values)]}"
+    if factor == "stripes":
+        return "stripes on" if float(after.float().mean()) >= float(before.float().mean()) else (
+            "stripes off"
+        )  # fmt: skip
+    if factor not in _MOVES:
+        raise InvalidArgumentError(f"factor {factor!r} unknown; expected one of {PROBE_FACTORS}")
+    grows, shrinks = _MOVES[factor]
+    return grows if float((after.double() - before.double()).mean()) >= 0 else shrinks
 
 
 def alignment_share(

@@ -7,10 +7,6 @@ version is never overwritten. The format is described in `stylex.runtime.model_d
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -23,6 +19,7 @@ from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
 from stylex.explain.context import load_context
 from stylex.export.graphs import example_inputs, export_graph, graph_modules
 from stylex.export.parity import graph_parity
+from stylex.export.versions import check_name, new_version_dir
 from stylex.fileio import write_json
 from stylex.runtime.model_dir import (
     GRAPHS,
@@ -32,7 +29,6 @@ from stylex.runtime.model_dir import (
     read_model_dir,
 )
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 EXPORT_BATCH = 2  # batch of the traced examples; the exported batch axis is dynamic
 
 
@@ -52,11 +48,8 @@ def export_run(
     run_dir = Path(run_dir)
     name = name or run_dir.resolve().name
     version = str(version)
-    for what, value in (("name", name), ("version", version)):
-        if not _SAFE_NAME.match(value):
-            raise InvalidArgumentError(
-                f"model {what} {value!r}: expected letters, digits, '.', '_' or '-'"
-            )
+    check_name("name", name)
+    check_name("version", version)
     target = Path(out_dir) / name / version
     if target.exists():
         raise InvalidArgumentError(f"{target} already exists; refusing to overwrite a version")
@@ -69,9 +62,7 @@ def export_run(
     G, E, C = ctx.G, ctx.E, ctx.C
     _check_catalog(catalog, ctx.class_names, G.layout.num_conv, run_dir)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
-    try:
+    with new_version_dir(target) as tmp:
         G.fused_modconv = False  # the grouped-conv path does not export with a dynamic batch
         modules = graph_modules(G, E, C)
         inputs = example_inputs(G, E, EXPORT_BATCH)
@@ -82,13 +73,6 @@ def export_run(
         write_json(tmp / MANIFEST_NAME, manifest)
         if fp16:
             _add_fp16_variant(tmp, manifest, ctx, fp16_device, fp16_images)
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a model store is read by servers
-        if target.exists():  # created meanwhile by someone else: keep theirs
-            raise InvalidArgumentError(f"{target} already exists; refusing to overwrite")
-        os.rename(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

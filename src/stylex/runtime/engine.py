@@ -15,9 +15,18 @@ import torch
 
 from stylex.errors import InvalidArgumentError
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.explainer import ImageSearch, explain_batch
+from stylex.explain.effects import log_prob_gradient
+from stylex.explain.explainer import ImageSearch, StyleGradient, explain_batch
 from stylex.explain.explanation import Explanation
-from stylex.explain.options import ExplainOptions, explain_options, parse_target
+from stylex.explain.options import (
+    CATALOG,
+    DEFAULT_NUM_CANDIDATES,
+    MAX_NUM_CANDIDATES,
+    ExplainOptions,
+    explain_options,
+    parse_mode,
+    parse_target,
+)
 
 
 class InferenceEngine(ABC):
@@ -26,6 +35,10 @@ class InferenceEngine(ABC):
     catalog: AttributeCatalog
     resolution: int  # px
     batch_size: int = 64  # counterfactuals per synthesis + classifier call
+    # What a request that does not say gets, and what it may ask for (a model may set them).
+    default_mode: str = CATALOG
+    default_candidates: int = DEFAULT_NUM_CANDIDATES  # IMAGE mode: edits evaluated exactly
+    max_candidates: int = MAX_NUM_CANDIDATES
 
     @property
     def class_names(self) -> list[str]:
@@ -67,6 +80,23 @@ class InferenceEngine(ABC):
         """Searching one image's own coordinates (ExplainOptions.exhaustive); None: not offered."""
         return None
 
+    offers_style_gradient: bool = False  # a backend with `differentiable_logits` sets it
+
+    def differentiable_logits(self, conv: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """(conv [N, S], rgb [N, T]) -> logits [N, C] in torch ops that autograd follows."""
+        raise NotImplementedError(f"{type(self).__name__} offers no style gradient")
+
+    @property
+    def style_gradient(self) -> StyleGradient | None:
+        """d log P(target) / d styles, the screen of IMAGE mode; None: not offered."""
+        return self.log_prob_gradient if self.offers_style_gradient else None
+
+    def log_prob_gradient(
+        self, conv: torch.Tensor, rgb: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        """d log P(target) / d conv [N, S] (CPU) through `differentiable_logits`."""
+        return log_prob_gradient(self.differentiable_logits, conv, rgb, targets).cpu()
+
     def options(
         self,
         *,
@@ -74,11 +104,15 @@ class InferenceEngine(ABC):
         target: int | str | None = None,
         shift: float | str | None = None,
         exhaustive: bool = False,
+        mode: str | None = None,
+        num_candidates: int | str | None = None,
     ) -> ExplainOptions:
         """A user's option values (unset: defaults) -> options checked against this model."""
         return explain_options(
-            self.class_names, top_k=top_k, target=target, shift=shift, exhaustive=exhaustive
-        )
+            self.class_names, top_k=top_k, target=target, shift=shift, exhaustive=exhaustive,
+            mode=mode, num_candidates=num_candidates, default_mode=self.default_mode,
+            default_candidates=self.default_candidates, max_candidates=self.max_candidates,
+        )  # fmt: skip
 
     def explain_batch(
         self,
@@ -88,7 +122,7 @@ class InferenceEngine(ABC):
         """Per image, its explanation or the error that is its answer (see `explain_batch`)."""
         return explain_batch(
             self, self.catalog, images, options, resolution=self.resolution,
-            search=self.image_search, batch_size=self.batch_size,
+            search=self.image_search, gradient=self.style_gradient, batch_size=self.batch_size,
         )  # fmt: skip
 
     def explain(
@@ -99,6 +133,8 @@ class InferenceEngine(ABC):
         target: int | str | None = None,  # class name or index; None = the runner-up class
         shift: float = 1.0,  # 1 moves a coordinate all the way to its extreme
         exhaustive: bool = False,  # search all coordinates instead of the catalog's attributes
+        mode: str | None = None,  # "catalog" | "image"; None: the engine's default
+        num_candidates: int | None = None,  # IMAGE mode; None: the engine's default
     ) -> list[Explanation]:
         """Explain N images with the same options; the first failing image's error is raised."""
         if x.ndim != 4 or tuple(x.shape[1:]) != (3, self.resolution, self.resolution):
@@ -107,7 +143,11 @@ class InferenceEngine(ABC):
                 f"{self.resolution}]"
             )
         target_rule = parse_target(target, self.class_names)
-        opts = ExplainOptions(top_k=top_k, target=target_rule, shift=shift, exhaustive=exhaustive)
+        opts = ExplainOptions(
+            top_k=top_k, target=target_rule, shift=shift, exhaustive=exhaustive,
+            mode=parse_mode(mode, self.default_mode),
+            num_candidates=num_candidates or self.default_candidates,
+        )  # fmt: skip
         results = self.explain_batch(list(x), opts)
         for result in results:
             if isinstance(result, Exception):

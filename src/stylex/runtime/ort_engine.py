@@ -5,11 +5,17 @@ does not trigger a benchmarking pass), TensorRT first when asked, CPU always las
 fallback. The providers the sessions actually got are logged and kept in `engine.providers`.
 On CUDA, IO binding keeps w between encoder and style graph, and every image between synthesis
 and classifier, on the device; only what the caller gets back is copied to the host.
+
+IMAGE mode's screen needs d log P(target) / d styles, which ONNX Runtime cannot give: the same
+verified synthesis and classifier bytes run once more as torch modules (the differentiable ONNX
+interpreter, `stylex.classifiers.onnx_torch`) for that one gradient; every candidate is then
+evaluated exactly by the sessions.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +24,7 @@ import numpy as np
 import torch
 
 from stylex.errors import InvalidArgumentError
+from stylex.explain.options import DEFAULT_NUM_CANDIDATES, MAX_NUM_CANDIDATES, parse_mode
 from stylex.runtime.engine import InferenceEngine
 from stylex.runtime.model_dir import GRAPHS, ModelDir, ModelDirError, read_model_dir
 from stylex.runtime.threads import cpu_limit
@@ -86,7 +93,13 @@ def choose_providers(
 class OrtEngine(InferenceEngine):
     """ONNX Runtime sessions of a verified model directory. Build it with `OrtEngine.load`."""
 
-    def __init__(self, model: ModelDir, sessions: dict[str, Any], device_id: int = 0) -> None:
+    def __init__(
+        self,
+        model: ModelDir,
+        sessions: dict[str, Any],
+        device_id: int = 0,
+        explain: dict[str, Any] | None = None,  # over the manifest's "explain" section
+    ) -> None:
         self.model = model
         self.catalog = model.catalog
         self.resolution = model.resolution
@@ -97,6 +110,37 @@ class OrtEngine(InferenceEngine):
         # IO binding only when the graphs really run on the GPU (a CUDA provider that failed
         # to load leaves the session on the CPU).
         self.on_gpu = first[0] in GPU_PROVIDERS
+        self._differentiable: tuple[torch.nn.Module, torch.nn.Module] | None = None
+        self._differentiable_lock = threading.Lock()
+        section = model.manifest.get("explain") or {}
+        where = f"{self.model.path / 'manifest.json'} explain"
+        if not isinstance(section, dict):
+            raise ModelDirError(f"{where}: expected an object, got {type(section).__name__}")
+        if explain:
+            where += f" with the server's {sorted(explain)}"
+        self._read_explain_defaults({**section, **explain} if explain else section, where)
+
+    def _read_explain_defaults(self, cfg: dict[str, Any], where: str) -> None:
+        """The manifest's optional "explain" section {"mode", "num_candidates",
+        "max_candidates"}, with a server's overrides; without either: CATALOG mode."""
+        try:
+            self.default_mode = parse_mode(cfg.get("mode"), self.default_mode)
+        except InvalidArgumentError as exc:
+            raise ModelDirError(f"{where}: {exc}") from None
+        for key, default in (
+            ("max_candidates", MAX_NUM_CANDIDATES),
+            ("num_candidates", DEFAULT_NUM_CANDIDATES),
+        ):
+            value = cfg.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelDirError(f"{where}.{key} {value!r}: expected an integer >= 1")
+            setattr(self, "max_candidates" if key == "max_candidates" else "default_candidates",
+                    value)  # fmt: skip
+        if self.default_candidates > self.max_candidates:
+            raise ModelDirError(
+                f"{where}.num_candidates {self.default_candidates} exceeds max_candidates "
+                f"{self.max_candidates}"
+            )
 
     @classmethod
     def load(
@@ -110,6 +154,8 @@ class OrtEngine(InferenceEngine):
         warmup_batch_sizes: Sequence[int] = (1,),  # run every graph once per size at load
         trt_cache_dir: str | None = None,
         precision: str = "fp32",  # "fp16": the directory's accepted fp16 variant (GPU)
+        explain: dict[str, Any] | None = None,  # mode / num_candidates / max_candidates over
+        # the manifest's "explain" section (a server's defaults)
     ) -> OrtEngine:
         """Verify the directory (schema, sha256 of every file), open the four sessions and warm
         them up. Any failure raises before an engine exists: nothing is half-loaded."""
@@ -143,7 +189,8 @@ class OrtEngine(InferenceEngine):
                     f"model file {model.path / GRAPHS[name][0]} cannot be loaded by "
                     f"onnxruntime: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}"
                 ) from None
-        engine = cls(model, sessions, device_id=int(providers[0][1].get("device_id", 0)))
+        device_id = int(providers[0][1].get("device_id", 0))
+        engine = cls(model, sessions, device_id=device_id, explain=explain)
         log.info(
             "loaded %s (%s; threads: %d intra, %d inter) on providers %s",
             model.path, precision, options.intra_op_num_threads, inter_op_threads,
@@ -155,6 +202,30 @@ class OrtEngine(InferenceEngine):
     @property
     def providers(self) -> list[str]:
         return list(self._providers)
+
+    offers_style_gradient = True
+
+    def differentiable_logits(self, conv: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """Synthesis + classifier as torch modules (CPU), for IMAGE mode's gradient."""
+        synthesis, classifier = self._torch_graphs()
+        return classifier(synthesis(conv, rgb))
+
+    def _torch_graphs(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """The verified synthesis and classifier bytes as differentiable torch modules, built
+        on first use (most servers never screen)."""
+        with self._differentiable_lock:
+            if self._differentiable is None:
+                import onnx
+
+                from stylex.classifiers.onnx_torch import OnnxModule
+
+                graphs = self.model.graphs
+                self._differentiable = tuple(  # type: ignore[assignment]
+                    OnnxModule(onnx.load_from_string(graphs[name]), source=GRAPHS[name][0]).eval()
+                    for name in ("synthesis", "classifier")
+                )
+            assert self._differentiable is not None
+            return self._differentiable
 
     @property
     def precision(self) -> str:

@@ -47,6 +47,11 @@ class TorchEngine(InferenceEngine):
     def image_search(self) -> ImageSearch:
         return self.search_image
 
+    offers_style_gradient = True
+
+    def differentiable_logits(self, conv: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        return self.C(self.G.synthesize(Styles(self._in(conv), self._in(rgb)), "const"))
+
     @torch.no_grad()
     def search_image(
         self,

@@ -16,7 +16,7 @@ from stylex.errors import (
     StylexError,
     UnavailableError,
 )
-from stylex.serving.grpc.codec import FORMAT_TO_WIRE, response_to_dict
+from stylex.serving.grpc.codec import FORMAT_TO_WIRE, mode_to_wire, response_to_dict
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 
@@ -86,8 +86,12 @@ class ExplainClient:
         image_format: str = "png",
         return_reconstruction: bool = True,
         request_id: str = "",
+        mode: str | None = None,  # "catalog" | "image"; None or "": the server's default
+        num_candidates: int = 0,  # IMAGE mode; 0: the server's default
     ) -> pb.ExplainRequest:
         return pb.ExplainRequest(
+            mode=mode_to_wire(mode),
+            num_candidates=num_candidates,
             image=image,
             top_k=top_k,
             target=str(target),
@@ -151,6 +155,8 @@ def explain_files_remote(
     top_k: int = 5,
     target: str | None = None,
     shift: float = 1.0,
+    mode: str | None = None,  # None: the server's default
+    num_candidates: int = 0,  # IMAGE mode; 0: the server's default
     timeout: float | None = 60.0,
 ) -> list[dict[str, Any]]:
     """Explain image files on a server; write OUT/<stem>/{explanation.json, reconstruction.png,
@@ -165,8 +171,9 @@ def explain_files_remote(
             except OSError as exc:
                 raise InvalidArgumentError(f"cannot read image {path}: {exc}") from None
             res = client.explain(
-                data, top_k=top_k, target=target or "", shift=shift, return_reconstruction=True
-            )
+                data, top_k=top_k, target=target or "", shift=shift, return_reconstruction=True,
+                mode=mode, num_candidates=num_candidates,
+            )  # fmt: skip
             folder = out_dir / path.stem
             result = write_explanation_files(folder, res, str(path))
             results.append({**result, "output": str(folder)})

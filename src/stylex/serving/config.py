@@ -8,6 +8,7 @@ from typing import Any
 
 from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
 from stylex.errors import ConfigError
+from stylex.explain.options import MODES
 from stylex.runtime.model_dir import PRECISIONS
 
 MiB = 1024 * 1024
@@ -34,6 +35,9 @@ class ServeConfig:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # decoded pixels of one image, from its header
     decode_budget_pixels: int = 2 * DEFAULT_MAX_IMAGE_PIXELS  # pixels decoding at once, server-wide
     decode_wait_s: float = 5.0  # longest wait for decode budget when a request has no deadline
+    default_mode: str = ""  # catalog | image for requests that do not say; "" = the model's
+    num_candidates: int = 0  # image mode's default edits evaluated exactly; 0 = the model's
+    max_candidates: int = 0  # what one request may ask for at most; 0 = the model's
 
     def __post_init__(self) -> None:
         if ":" not in self.address:
@@ -54,12 +58,25 @@ class ServeConfig:
             )
         if self.decode_wait_s < 0:
             raise ConfigError(f"decode_wait_s must be >= 0, got {self.decode_wait_s}")
+        if self.default_mode not in ("", *MODES):
+            raise ConfigError(f"default_mode {self.default_mode!r}: expected one of {list(MODES)}")
+        for name in ("num_candidates", "max_candidates"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both tls_cert and tls_key (or neither)")
 
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert)
+
+    @property
+    def explain_defaults(self) -> dict[str, Any]:
+        """The set ones of default_mode / num_candidates / max_candidates, as the engine's
+        "explain" section spells them."""
+        values = {"mode": self.default_mode, "num_candidates": self.num_candidates,
+                  "max_candidates": self.max_candidates}  # fmt: skip
+        return {k: v for k, v in values.items() if v}
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> ServeConfig:

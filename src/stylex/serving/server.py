@@ -116,6 +116,7 @@ class ExplainServer:
             device=self.config.device,
             intra_op_threads=self.config.threads or None,
             precision=self.config.precision,
+            explain=self.config.explain_defaults,
         )
 
     async def _set_health(self, status: int) -> None:

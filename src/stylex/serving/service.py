@@ -57,7 +57,8 @@ class ExplainInput:
     sent them (the wire's unset values mean the defaults; `ExplainService.options` checks them)."""
 
     image: bytes | torch.Tensor  # encoded image, or x [3, R, R] in [-1, 1] (OIP FP32)
-    options: dict[str, Any]  # top_k / target / shift, as for `InferenceEngine.options`
+    options: dict[str, Any]  # top_k / target / shift / mode / num_candidates, as for
+    # `InferenceEngine.options`
     rendering: Rendering = Rendering()
     request_id: str = ""
 
@@ -154,6 +155,9 @@ class ExplainService:
             "stylex_version": __version__,
             "providers": list(engine.providers),
             "max_top_k": MAX_TOP_K,
+            "default_mode": engine.default_mode,
+            "default_num_candidates": engine.default_candidates,
+            "max_num_candidates": engine.max_candidates,
         }
 
     def _engine(self) -> InferenceEngine:

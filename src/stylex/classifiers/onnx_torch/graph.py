@@ -18,10 +18,26 @@ def supported_ops() -> list[str]:
     return sorted([*OPS, "Constant"])
 
 
+def live_nodes(graph: onnx.GraphProto) -> list[int]:
+    """Indices of the nodes an output depends on, in graph order. torch.onnx.export leaves
+    checks whose result nothing reads (e.g. a `Loop` over a shape in group normalization);
+    they need not run, so they need not be supported."""
+    needed = {o.name for o in graph.output}
+    keep = []
+    nodes = list(graph.node)
+    for i in range(len(nodes) - 1, -1, -1):
+        if any(name in needed for name in nodes[i].output):
+            keep.append(i)
+            needed.update(name for name in nodes[i].input if name)
+    return keep[::-1]
+
+
 def unsupported_ops(model: onnx.ModelProto) -> list[str]:
-    """Operator types in `model` the interpreter cannot run; other domains are prefixed."""
+    """Operator types in `model` the interpreter cannot run (nodes no output depends on are
+    never run, see `live_nodes`); other domains are prefixed."""
     missing = set()
-    for node in model.graph.node:
+    nodes = list(model.graph.node)
+    for node in (nodes[i] for i in live_nodes(model.graph)):
         if node.domain not in _DEFAULT_DOMAINS:
             missing.add(f"{node.domain}.{node.op_type}")
         elif node.op_type not in OPS and node.op_type != "Constant":
@@ -66,7 +82,10 @@ class OnnxModule(torch.nn.Module):
         for init in graph.initializer:
             self._add_constant(init.name, to_torch(init, source))
         self._nodes: list[Node] = []
+        live = set(live_nodes(graph))
         for i, node in enumerate(graph.node):
+            if i not in live:
+                continue
             name = node.name or f"{node.op_type}_{i}"
             attrs = {a.name: attr_value(a, source) for a in node.attribute}
             if node.op_type == "Constant":

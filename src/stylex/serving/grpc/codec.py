@@ -9,7 +9,9 @@ OIP tensors (documented in protos/README.md):
            predicted, target             BYTES [N]     class names
            explanation                   BYTES [N]     JSON: attributes, probs (no images)
            counterfactuals               BYTES [N, K]  PNG per attribute, b"" past the last one
-    request parameters: top_k (int), target (string), shift (double)
+           joint_counterfactual          BYTES [N]     PNG of the attributes applied together
+    request parameters: top_k (int), target (string), shift (double), mode (string
+    "catalog" | "image"), num_candidates (int)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from stylex.errors import InvalidArgumentError
 from stylex.explain.attributes import direction_name
 from stylex.explain.explanation import Explanation, explanation_to_dict, without_images
+from stylex.explain.options import CATALOG, IMAGE, parse_mode
 from stylex.serving.grpc.errors import status_of
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
@@ -38,6 +41,15 @@ FORMAT_FROM_WIRE = {
 FORMAT_TO_WIRE = {v: k for k, v in FORMAT_FROM_WIRE.items()}
 _DIRECTION_TO_WIRE = {direction_name(0): pb.DIRECTION_MIN, direction_name(1): pb.DIRECTION_MAX}
 _DIRECTION_FROM_WIRE = {v: k for k, v in _DIRECTION_TO_WIRE.items()}
+MODE_FROM_WIRE = {pb.EXPLAIN_MODE_CATALOG: CATALOG, pb.EXPLAIN_MODE_IMAGE: IMAGE}
+MODE_TO_WIRE = {v: k for k, v in MODE_FROM_WIRE.items()}
+
+
+def mode_to_wire(mode: str | None) -> int:
+    """A mode name (None or "": the server's default) -> the ExplainMode value."""
+    return pb.EXPLAIN_MODE_DEFAULT if not mode else MODE_TO_WIRE[parse_mode(mode)]
+
+
 PNG = Rendering()  # counterfactuals as PNG, no reconstruction
 
 OIP_INPUT = "image"
@@ -48,7 +60,9 @@ OIP_OUTPUTS = (
     "target",
     "explanation",
     "counterfactuals",
+    "joint_counterfactual",
 )
+OIP_PARAMETERS = ("top_k", "target", "shift", "mode", "num_candidates")
 
 
 # --- stylex.v1 --------------------------------------------------------------------------
@@ -59,10 +73,18 @@ def from_grpc(req: pb.ExplainRequest) -> ExplainInput:
         raise InvalidArgumentError(f"image_format {req.image_format} unknown")
     if not req.image:
         raise InvalidArgumentError("image is empty; expected PNG or JPEG bytes")
+    if req.mode != pb.EXPLAIN_MODE_DEFAULT and req.mode not in MODE_FROM_WIRE:
+        raise InvalidArgumentError(f"mode {req.mode} unknown")
     return ExplainInput(
         image=req.image,
         # proto3 sends 0 / "" for a field the client did not set: the defaults
-        options={"top_k": req.top_k or None, "target": req.target, "shift": req.shift or None},
+        options={
+            "top_k": req.top_k or None,
+            "target": req.target,
+            "shift": req.shift or None,
+            "mode": MODE_FROM_WIRE.get(req.mode),
+            "num_candidates": req.num_candidates or None,
+        },
         rendering=Rendering(image_format, req.return_reconstruction),
         request_id=req.request_id,
     )
@@ -102,6 +124,21 @@ def to_grpc(
             )
             for a in d["attributes"]
         ],
+        mode=MODE_TO_WIRE[d["mode"]],
+        joint=_joint_to_grpc(d["joint"]),
+    )
+
+
+def _joint_to_grpc(joint: dict[str, Any] | None) -> pb.JointCounterfactual | None:
+    if joint is None:
+        return None
+    return pb.JointCounterfactual(
+        ranks=joint["ranks"],
+        effect=joint["effect"],
+        probs=_probs(joint["probs"]),
+        predicted=joint["predicted"],
+        flips=joint["flips"],
+        counterfactual=joint["counterfactual"],
     )
 
 
@@ -111,8 +148,19 @@ def response_to_dict(resp: pb.ExplainResponse) -> dict[str, Any]:
     def probs(ps) -> dict[str, float]:
         return {p.class_name: p.probability for p in ps}
 
+    joint = None
+    if resp.HasField("joint"):
+        joint = {
+            "ranks": list(resp.joint.ranks),
+            "effect": resp.joint.effect,
+            "probs": probs(resp.joint.probs),
+            "predicted": resp.joint.predicted,
+            "flips": resp.joint.flips,
+            "counterfactual": resp.joint.counterfactual,
+        }
     return {
         "request_id": resp.request_id,
+        "mode": MODE_FROM_WIRE.get(resp.mode, ""),
         "predicted": resp.predicted,
         "target": resp.target,
         "probs": probs(resp.probs),
@@ -133,6 +181,7 @@ def response_to_dict(resp: pb.ExplainResponse) -> dict[str, Any]:
             }
             for a in resp.attributes
         ],
+        "joint": joint,
     }
 
 
@@ -171,6 +220,9 @@ def model_info_to_grpc(info: dict[str, Any]) -> pb.ModelInfo:
         stylex_version=info["stylex_version"],
         providers=info["providers"],
         max_top_k=info["max_top_k"],
+        default_mode=MODE_TO_WIRE[info["default_mode"]],
+        default_num_candidates=info["default_num_candidates"],
+        max_num_candidates=info["max_num_candidates"],
     )
 
 
@@ -181,20 +233,22 @@ def _param(p: oip.InferParameter) -> Any:
 
 
 def oip_parameters(req: oip.ModelInferRequest) -> dict[str, Any]:
-    """Request parameters top_k / target / shift -> the option values of `service.options`."""
+    """Request parameters (OIP_PARAMETERS) -> the option values of `service.options`."""
     params = {k: _param(v) for k, v in req.parameters.items()}
-    unknown = sorted(set(params) - {"top_k", "target", "shift"})
+    unknown = sorted(set(params) - set(OIP_PARAMETERS))
     if unknown:
         raise InvalidArgumentError(
-            f"unknown request parameters {unknown}; expected top_k, target, shift"
+            f"unknown request parameters {unknown}; expected {', '.join(OIP_PARAMETERS)}"
         )
     out: dict[str, Any] = {}
-    if "top_k" in params:
-        if isinstance(params["top_k"], bool) or not isinstance(params["top_k"], int):
-            raise InvalidArgumentError(f"parameter top_k {params['top_k']!r} is not an integer")
-        out["top_k"] = params["top_k"]
-    if "target" in params:
-        out["target"] = str(params["target"])
+    for name in ("top_k", "num_candidates"):
+        if name in params:
+            if isinstance(params[name], bool) or not isinstance(params[name], int):
+                raise InvalidArgumentError(f"parameter {name} {params[name]!r} is not an integer")
+            out[name] = params[name]
+    for name in ("target", "mode"):
+        if name in params:
+            out[name] = str(params[name])
     if "shift" in params:
         if isinstance(params["shift"], (bool, str)):
             raise InvalidArgumentError(f"parameter shift {params['shift']!r} is not a number")
@@ -283,7 +337,8 @@ def oip_response(
     """Explanations -> ModelInferResponse with raw outputs (the requested ones, else all).
     Encodes the counterfactual PNGs: call it beside the batch thread."""
     wanted = oip_outputs(req)
-    fmt = "png" if "counterfactuals" in wanted else "none"  # encode only what is sent
+    # encode only what is sent
+    fmt = "png" if {"counterfactuals", "joint_counterfactual"} & set(wanted) else "none"
     results = [explanation_to_dict(e, request_id=req.id, image_format=fmt) for e in explanations]
     n = len(results)
     resp = oip.ModelInferResponse(model_name=model_name, model_version=model_version, id=req.id)
@@ -297,6 +352,9 @@ def oip_response(
             _add(resp, name, "BYTES", [n], _pack_bytes(values))
         elif name == "explanation":
             values = [json.dumps(without_images(r)).encode() for r in results]
+            _add(resp, name, "BYTES", [n], _pack_bytes(values))
+        elif name == "joint_counterfactual":
+            values = [r["joint"]["counterfactual"] if r["joint"] else b"" for r in results]
             _add(resp, name, "BYTES", [n], _pack_bytes(values))
         else:  # counterfactuals
             k = max((len(r["attributes"]) for r in results), default=0)
@@ -329,5 +387,6 @@ def oip_metadata(model_name: str, model_version: str, resolution: int, num_class
             t(name="target", datatype="BYTES", shape=[-1]),
             t(name="explanation", datatype="BYTES", shape=[-1]),
             t(name="counterfactuals", datatype="BYTES", shape=[-1, -1]),
+            t(name="joint_counterfactual", datatype="BYTES", shape=[-1]),
         ],
     )

@@ -7,8 +7,9 @@ own names, as bytes. Accepted forms:
 
     raw PNG/JPEG bytes                      (REST body or gRPC input "data")
     a base64 string of those bytes
-    JSON {"image": base64, "top_k": int, "target": class name or index}
-    gRPC / multipart fields "top_k" and "target" next to the image
+    JSON {"image": base64, "top_k": int, "target": class name or index,
+          "mode": "catalog" | "image", "num_candidates": int}
+    gRPC / multipart fields "top_k", "target", "mode" and "num_candidates" next to the image
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS, decode_image_bytes
 from stylex.errors import InvalidArgumentError
 
 _IMAGE_KEYS = ("data", "body", "image")
+_OPTION_KEYS = ("top_k", "target", "mode", "num_candidates")
 
 
 @dataclass(frozen=True)
 class TorchServeRequest:
     x: torch.Tensor  # [3, R, R] in [-1, 1]
-    options: dict[str, Any]  # top_k / target as sent (checked by `InferenceEngine.options`)
+    options: dict[str, Any]  # _OPTION_KEYS as sent (checked by `InferenceEngine.options`)
 
 
 def decode_request(
@@ -38,7 +40,7 @@ def decode_request(
 ) -> TorchServeRequest:
     """One TorchServe request dict -> the image and its option values; InvalidArgumentError
     names what is wrong."""
-    fields = {k: v for k, v in item.items() if k in (*_IMAGE_KEYS, "top_k", "target")}
+    fields = {k: v for k, v in item.items() if k in (*_IMAGE_KEYS, *_OPTION_KEYS)}
     payload = next((item[k] for k in _IMAGE_KEYS if item.get(k) is not None), None)
     if payload is None:
         raise InvalidArgumentError(
@@ -64,7 +66,7 @@ def decode_request(
         )
     return TorchServeRequest(
         x=decode_image_bytes(bytes(payload), resolution, max_image_pixels),
-        options={"top_k": _text(fields.get("top_k")), "target": _text(fields.get("target"))},
+        options={k: _text(fields.get(k)) for k in _OPTION_KEYS},
     )
 
 

@@ -65,12 +65,13 @@ def device_for_gpu_id(gpu_id: int | str | None, available: Sequence[str] | None 
 
 
 def explanation_response(exp: Explanation) -> dict[str, Any]:
-    """The JSON of one explanation (`explanation_to_dict`), the reconstruction and each
-    counterfactual as base64 PNGs under `reconstruction_png` / `counterfactual_png`."""
+    """The JSON of one explanation (`explanation_to_dict`), the reconstruction, each
+    counterfactual and the joint one as base64 PNGs under `reconstruction_png` /
+    `counterfactual_png`."""
     out = explanation_to_dict(exp, image_format="png", reconstruction=True)
     out["reconstruction_png"] = _base64(out.pop("reconstruction"))
-    for attr in out["attributes"]:
-        attr["counterfactual_png"] = _base64(attr.pop("counterfactual"))
+    for part in [*out["attributes"], *([out["joint"]] if out["joint"] else [])]:
+        part["counterfactual_png"] = _base64(part.pop("counterfactual"))
     return out
 
 

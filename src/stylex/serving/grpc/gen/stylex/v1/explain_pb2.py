@@ -22,7 +22,7 @@ _sym_db = _symbol_database.Default()
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(
-    b'\n\x17stylex/v1/explain.proto\x12\tstylex.v1"\xae\x01\n\x0e\x45xplainRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\r\n\x05shift\x18\x04 \x01(\x02\x12,\n\x0cimage_format\x18\x05 \x01(\x0e\x32\x16.stylex.v1.ImageFormat\x12\x1d\n\x15return_reconstruction\x18\x06 \x01(\x08\x12\x12\n\nrequest_id\x18\x07 \x01(\t";\n\x10\x43lassProbability\x12\x12\n\nclass_name\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02"\xd4\x01\n\tAttribute\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\r\n\x05layer\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\x05\x12\r\n\x05index\x18\x04 \x01(\r\x12\'\n\tdirection\x18\x05 \x01(\x0e\x32\x14.stylex.v1.Direction\x12\r\n\x05label\x18\x06 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x07 \x01(\x02\x12\x16\n\x0e\x63ounterfactual\x18\x08 \x01(\x0c\x12*\n\x05probs\x18\t \x03(\x0b\x32\x1b.stylex.v1.ClassProbability"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t"\xc0\x02\n\x0f\x45xplainResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x05probs\x18\x02 \x03(\x0b\x32\x1b.stylex.v1.ClassProbability\x12\x39\n\x14probs_reconstruction\x18\x03 \x03(\x0b\x32\x1b.stylex.v1.ClassProbability\x12\x11\n\tpredicted\x18\x04 \x01(\t\x12\x0e\n\x06target\x18\x05 \x01(\t\x12\x16\n\x0ereconstruction\x18\x06 \x01(\x0c\x12,\n\x0cimage_format\x18\x07 \x01(\x0e\x32\x16.stylex.v1.ImageFormat\x12(\n\nattributes\x18\x08 \x03(\x0b\x32\x14.stylex.v1.Attribute\x12\x1f\n\x05\x65rror\x18\t \x01(\x0b\x32\x10.stylex.v1.Error"\x12\n\x10ModelInfoRequest"\x9d\x01\n\x0c\x43\x61talogEntry\x12\r\n\x05layer\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\x05\x12\r\n\x05index\x18\x03 \x01(\r\x12\'\n\tdirection\x18\x04 \x01(\x0e\x32\x14.stylex.v1.Direction\x12\r\n\x05label\x18\x05 \x01(\t\x12\x13\n\x0bmean_effect\x18\x06 \x01(\x02\x12\x11\n\tflip_rate\x18\x07 \x01(\x02"O\n\x0c\x43lassCatalog\x12\x12\n\nclass_name\x18\x01 \x01(\t\x12+\n\nattributes\x18\x02 \x03(\x0b\x32\x17.stylex.v1.CatalogEntry"\xbb\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nresolution\x18\x03 \x01(\r\x12\x13\n\x0b\x63lass_names\x18\x04 \x03(\t\x12(\n\x07\x63\x61talog\x18\x05 \x03(\x0b\x32\x17.stylex.v1.ClassCatalog\x12\x16\n\x0estylex_version\x18\x06 \x01(\t\x12\x11\n\tproviders\x18\x07 \x03(\t\x12\x11\n\tmax_top_k\x18\x08 \x01(\r*Q\n\x0bImageFormat\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x00\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_NONE\x10\x02*1\n\tDirection\x12\x11\n\rDIRECTION_MIN\x10\x00\x12\x11\n\rDIRECTION_MAX\x10\x01\x32\xe1\x01\n\x0e\x45xplainService\x12@\n\x07\x45xplain\x12\x19.stylex.v1.ExplainRequest\x1a\x1a.stylex.v1.ExplainResponse\x12J\n\rExplainStream\x12\x19.stylex.v1.ExplainRequest\x1a\x1a.stylex.v1.ExplainResponse(\x01\x30\x01\x12\x41\n\x0cGetModelInfo\x12\x1b.stylex.v1.ModelInfoRequest\x1a\x14.stylex.v1.ModelInfob\x06proto3'
+    b'\n\x17stylex/v1/explain.proto\x12\tstylex.v1"\xec\x01\n\x0e\x45xplainRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\r\n\x05shift\x18\x04 \x01(\x02\x12,\n\x0cimage_format\x18\x05 \x01(\x0e\x32\x16.stylex.v1.ImageFormat\x12\x1d\n\x15return_reconstruction\x18\x06 \x01(\x08\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12$\n\x04mode\x18\x08 \x01(\x0e\x32\x16.stylex.v1.ExplainMode\x12\x16\n\x0enum_candidates\x18\t \x01(\r";\n\x10\x43lassProbability\x12\x12\n\nclass_name\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02"\xd4\x01\n\tAttribute\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\r\n\x05layer\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\x05\x12\r\n\x05index\x18\x04 \x01(\r\x12\'\n\tdirection\x18\x05 \x01(\x0e\x32\x14.stylex.v1.Direction\x12\r\n\x05label\x18\x06 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x07 \x01(\x02\x12\x16\n\x0e\x63ounterfactual\x18\x08 \x01(\x0c\x12*\n\x05probs\x18\t \x03(\x0b\x32\x1b.stylex.v1.ClassProbability"\x9a\x01\n\x13JointCounterfactual\x12\r\n\x05ranks\x18\x01 \x03(\r\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x02\x12*\n\x05probs\x18\x03 \x03(\x0b\x32\x1b.stylex.v1.ClassProbability\x12\x11\n\tpredicted\x18\x04 \x01(\t\x12\r\n\x05\x66lips\x18\x05 \x01(\x08\x12\x16\n\x0e\x63ounterfactual\x18\x06 \x01(\x0c"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t"\x95\x03\n\x0f\x45xplainResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x05probs\x18\x02 \x03(\x0b\x32\x1b.stylex.v1.ClassProbability\x12\x39\n\x14probs_reconstruction\x18\x03 \x03(\x0b\x32\x1b.stylex.v1.ClassProbability\x12\x11\n\tpredicted\x18\x04 \x01(\t\x12\x0e\n\x06target\x18\x05 \x01(\t\x12\x16\n\x0ereconstruction\x18\x06 \x01(\x0c\x12,\n\x0cimage_format\x18\x07 \x01(\x0e\x32\x16.stylex.v1.ImageFormat\x12(\n\nattributes\x18\x08 \x03(\x0b\x32\x14.stylex.v1.Attribute\x12\x1f\n\x05\x65rror\x18\t \x01(\x0b\x32\x10.stylex.v1.Error\x12$\n\x04mode\x18\n \x01(\x0e\x32\x16.stylex.v1.ExplainMode\x12-\n\x05joint\x18\x0b \x01(\x0b\x32\x1e.stylex.v1.JointCounterfactual"\x12\n\x10ModelInfoRequest"\x9d\x01\n\x0c\x43\x61talogEntry\x12\r\n\x05layer\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\x05\x12\r\n\x05index\x18\x03 \x01(\r\x12\'\n\tdirection\x18\x04 \x01(\x0e\x32\x14.stylex.v1.Direction\x12\r\n\x05label\x18\x05 \x01(\t\x12\x13\n\x0bmean_effect\x18\x06 \x01(\x02\x12\x11\n\tflip_rate\x18\x07 \x01(\x02"O\n\x0c\x43lassCatalog\x12\x12\n\nclass_name\x18\x01 \x01(\t\x12+\n\nattributes\x18\x02 \x03(\x0b\x32\x17.stylex.v1.CatalogEntry"\xa5\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nresolution\x18\x03 \x01(\r\x12\x13\n\x0b\x63lass_names\x18\x04 \x03(\t\x12(\n\x07\x63\x61talog\x18\x05 \x03(\x0b\x32\x17.stylex.v1.ClassCatalog\x12\x16\n\x0estylex_version\x18\x06 \x01(\t\x12\x11\n\tproviders\x18\x07 \x03(\t\x12\x11\n\tmax_top_k\x18\x08 \x01(\r\x12,\n\x0c\x64\x65\x66\x61ult_mode\x18\t \x01(\x0e\x32\x16.stylex.v1.ExplainMode\x12\x1e\n\x16\x64\x65\x66\x61ult_num_candidates\x18\n \x01(\r\x12\x1a\n\x12max_num_candidates\x18\x0b \x01(\r*Q\n\x0bImageFormat\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x00\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_NONE\x10\x02*Y\n\x0b\x45xplainMode\x12\x18\n\x14\x45XPLAIN_MODE_DEFAULT\x10\x00\x12\x18\n\x14\x45XPLAIN_MODE_CATALOG\x10\x01\x12\x16\n\x12\x45XPLAIN_MODE_IMAGE\x10\x02*1\n\tDirection\x12\x11\n\rDIRECTION_MIN\x10\x00\x12\x11\n\rDIRECTION_MAX\x10\x01\x32\xe1\x01\n\x0e\x45xplainService\x12@\n\x07\x45xplain\x12\x19.stylex.v1.ExplainRequest\x1a\x1a.stylex.v1.ExplainResponse\x12J\n\rExplainStream\x12\x19.stylex.v1.ExplainRequest\x1a\x1a.stylex.v1.ExplainResponse(\x01\x30\x01\x12\x41\n\x0cGetModelInfo\x12\x1b.stylex.v1.ModelInfoRequest\x1a\x14.stylex.v1.ModelInfob\x06proto3'
 )
 
 _globals = globals()
@@ -30,28 +30,32 @@ _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, "stylex.v1.explain_pb2", _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
     DESCRIPTOR._loaded_options = None
-    _globals["_IMAGEFORMAT"]._serialized_start = 1305
-    _globals["_IMAGEFORMAT"]._serialized_end = 1386
-    _globals["_DIRECTION"]._serialized_start = 1388
-    _globals["_DIRECTION"]._serialized_end = 1437
+    _globals["_IMAGEFORMAT"]._serialized_start = 1715
+    _globals["_IMAGEFORMAT"]._serialized_end = 1796
+    _globals["_EXPLAINMODE"]._serialized_start = 1798
+    _globals["_EXPLAINMODE"]._serialized_end = 1887
+    _globals["_DIRECTION"]._serialized_start = 1889
+    _globals["_DIRECTION"]._serialized_end = 1938
     _globals["_EXPLAINREQUEST"]._serialized_start = 39
-    _globals["_EXPLAINREQUEST"]._serialized_end = 213
-    _globals["_CLASSPROBABILITY"]._serialized_start = 215
-    _globals["_CLASSPROBABILITY"]._serialized_end = 274
-    _globals["_ATTRIBUTE"]._serialized_start = 277
-    _globals["_ATTRIBUTE"]._serialized_end = 489
-    _globals["_ERROR"]._serialized_start = 491
-    _globals["_ERROR"]._serialized_end = 529
-    _globals["_EXPLAINRESPONSE"]._serialized_start = 532
-    _globals["_EXPLAINRESPONSE"]._serialized_end = 852
-    _globals["_MODELINFOREQUEST"]._serialized_start = 854
-    _globals["_MODELINFOREQUEST"]._serialized_end = 872
-    _globals["_CATALOGENTRY"]._serialized_start = 875
-    _globals["_CATALOGENTRY"]._serialized_end = 1032
-    _globals["_CLASSCATALOG"]._serialized_start = 1034
-    _globals["_CLASSCATALOG"]._serialized_end = 1113
-    _globals["_MODELINFO"]._serialized_start = 1116
-    _globals["_MODELINFO"]._serialized_end = 1303
-    _globals["_EXPLAINSERVICE"]._serialized_start = 1440
-    _globals["_EXPLAINSERVICE"]._serialized_end = 1665
+    _globals["_EXPLAINREQUEST"]._serialized_end = 275
+    _globals["_CLASSPROBABILITY"]._serialized_start = 277
+    _globals["_CLASSPROBABILITY"]._serialized_end = 336
+    _globals["_ATTRIBUTE"]._serialized_start = 339
+    _globals["_ATTRIBUTE"]._serialized_end = 551
+    _globals["_JOINTCOUNTERFACTUAL"]._serialized_start = 554
+    _globals["_JOINTCOUNTERFACTUAL"]._serialized_end = 708
+    _globals["_ERROR"]._serialized_start = 710
+    _globals["_ERROR"]._serialized_end = 748
+    _globals["_EXPLAINRESPONSE"]._serialized_start = 751
+    _globals["_EXPLAINRESPONSE"]._serialized_end = 1156
+    _globals["_MODELINFOREQUEST"]._serialized_start = 1158
+    _globals["_MODELINFOREQUEST"]._serialized_end = 1176
+    _globals["_CATALOGENTRY"]._serialized_start = 1179
+    _globals["_CATALOGENTRY"]._serialized_end = 1336
+    _globals["_CLASSCATALOG"]._serialized_start = 1338
+    _globals["_CLASSCATALOG"]._serialized_end = 1417
+    _globals["_MODELINFO"]._serialized_start = 1420
+    _globals["_MODELINFO"]._serialized_end = 1713
+    _globals["_EXPLAINSERVICE"]._serialized_start = 1941
+    _globals["_EXPLAINSERVICE"]._serialized_end = 2166
 # @@protoc_insertion_point(module_scope)

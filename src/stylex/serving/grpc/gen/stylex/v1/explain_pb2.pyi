@@ -15,6 +15,12 @@ class ImageFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IMAGE_FORMAT_JPEG: _ClassVar[ImageFormat]
     IMAGE_FORMAT_NONE: _ClassVar[ImageFormat]
 
+class ExplainMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPLAIN_MODE_DEFAULT: _ClassVar[ExplainMode]
+    EXPLAIN_MODE_CATALOG: _ClassVar[ExplainMode]
+    EXPLAIN_MODE_IMAGE: _ClassVar[ExplainMode]
+
 class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DIRECTION_MIN: _ClassVar[Direction]
@@ -23,6 +29,9 @@ class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 IMAGE_FORMAT_PNG: ImageFormat
 IMAGE_FORMAT_JPEG: ImageFormat
 IMAGE_FORMAT_NONE: ImageFormat
+EXPLAIN_MODE_DEFAULT: ExplainMode
+EXPLAIN_MODE_CATALOG: ExplainMode
+EXPLAIN_MODE_IMAGE: ExplainMode
 DIRECTION_MIN: Direction
 DIRECTION_MAX: Direction
 
@@ -35,6 +44,8 @@ class ExplainRequest(_message.Message):
         "image_format",
         "return_reconstruction",
         "request_id",
+        "mode",
+        "num_candidates",
     )
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +54,8 @@ class ExplainRequest(_message.Message):
     IMAGE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     RETURN_RECONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    NUM_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     top_k: int
     target: str
@@ -50,6 +63,8 @@ class ExplainRequest(_message.Message):
     image_format: ImageFormat
     return_reconstruction: bool
     request_id: str
+    mode: ExplainMode
+    num_candidates: int
     def __init__(
         self,
         image: _Optional[bytes] = ...,
@@ -59,6 +74,8 @@ class ExplainRequest(_message.Message):
         image_format: _Optional[_Union[ImageFormat, str]] = ...,
         return_reconstruction: bool = ...,
         request_id: _Optional[str] = ...,
+        mode: _Optional[_Union[ExplainMode, str]] = ...,
+        num_candidates: _Optional[int] = ...,
     ) -> None: ...
 
 class ClassProbability(_message.Message):
@@ -114,6 +131,30 @@ class Attribute(_message.Message):
         probs: _Optional[_Iterable[_Union[ClassProbability, _Mapping]]] = ...,
     ) -> None: ...
 
+class JointCounterfactual(_message.Message):
+    __slots__ = ("ranks", "effect", "probs", "predicted", "flips", "counterfactual")
+    RANKS_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    PROBS_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    FLIPS_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUAL_FIELD_NUMBER: _ClassVar[int]
+    ranks: _containers.RepeatedScalarFieldContainer[int]
+    effect: float
+    probs: _containers.RepeatedCompositeFieldContainer[ClassProbability]
+    predicted: str
+    flips: bool
+    counterfactual: bytes
+    def __init__(
+        self,
+        ranks: _Optional[_Iterable[int]] = ...,
+        effect: _Optional[float] = ...,
+        probs: _Optional[_Iterable[_Union[ClassProbability, _Mapping]]] = ...,
+        predicted: _Optional[str] = ...,
+        flips: bool = ...,
+        counterfactual: _Optional[bytes] = ...,
+    ) -> None: ...
+
 class Error(_message.Message):
     __slots__ = ("code", "message")
     CODE_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +174,8 @@ class ExplainResponse(_message.Message):
         "image_format",
         "attributes",
         "error",
+        "mode",
+        "joint",
     )
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROBS_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +186,8 @@ class ExplainResponse(_message.Message):
     IMAGE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    JOINT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     probs: _containers.RepeatedCompositeFieldContainer[ClassProbability]
     probs_reconstruction: _containers.RepeatedCompositeFieldContainer[ClassProbability]
@@ -152,6 +197,8 @@ class ExplainResponse(_message.Message):
     image_format: ImageFormat
     attributes: _containers.RepeatedCompositeFieldContainer[Attribute]
     error: Error
+    mode: ExplainMode
+    joint: JointCounterfactual
     def __init__(
         self,
         request_id: _Optional[str] = ...,
@@ -163,6 +210,8 @@ class ExplainResponse(_message.Message):
         image_format: _Optional[_Union[ImageFormat, str]] = ...,
         attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ...,
         error: _Optional[_Union[Error, _Mapping]] = ...,
+        mode: _Optional[_Union[ExplainMode, str]] = ...,
+        joint: _Optional[_Union[JointCounterfactual, _Mapping]] = ...,
     ) -> None: ...
 
 class ModelInfoRequest(_message.Message):
@@ -218,6 +267,9 @@ class ModelInfo(_message.Message):
         "stylex_version",
         "providers",
         "max_top_k",
+        "default_mode",
+        "default_num_candidates",
+        "max_num_candidates",
     )
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +279,9 @@ class ModelInfo(_message.Message):
     STYLEX_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     MAX_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_NUM_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    MAX_NUM_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     resolution: int
@@ -235,6 +290,9 @@ class ModelInfo(_message.Message):
     stylex_version: str
     providers: _containers.RepeatedScalarFieldContainer[str]
     max_top_k: int
+    default_mode: ExplainMode
+    default_num_candidates: int
+    max_num_candidates: int
     def __init__(
         self,
         name: _Optional[str] = ...,
@@ -245,4 +303,7 @@ class ModelInfo(_message.Message):
         stylex_version: _Optional[str] = ...,
         providers: _Optional[_Iterable[str]] = ...,
         max_top_k: _Optional[int] = ...,
+        default_mode: _Optional[_Union[ExplainMode, str]] = ...,
+        default_num_candidates: _Optional[int] = ...,
+        max_num_candidates: _Optional[int] = ...,
     ) -> None: ...
