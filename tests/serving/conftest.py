@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -16,6 +17,15 @@ from PIL import Image
 from stylex.runtime.model_dir import shipped_model_dir
 
 MODEL_DIR = shipped_model_dir()  # the shipped model
+
+
+def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 60.0) -> None:
+    """Wait for a condition the test itself brings about; the limit only turns a hang into a
+    failure, it is not what the test measures."""
+    end = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < end, f"never happened: {what}"
+        time.sleep(0.005)
 
 
 class ServerThread:

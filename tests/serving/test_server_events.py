@@ -5,7 +5,6 @@ never from how long anything took."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,16 +22,7 @@ from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 from stylex.serving.grpc.servicers import STREAM_WINDOW
 
-from .conftest import MODEL_DIR, ServerThread
-
-
-def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 60.0) -> None:
-    """Wait for a condition the test itself brings about; the limit only turns a hang into a
-    failure, it is not what the test measures."""
-    end = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < end, f"never happened: {what}"
-        time.sleep(0.005)
+from .conftest import MODEL_DIR, ServerThread, wait_until
 
 
 class Gate:
