@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,44 @@ TEST_RESOLUTION = 16
 # machine an oversubscribed OpenMP pool made single tests 50x slower. One thread keeps the
 # suite's time predictable.
 torch.set_num_threads(1)
+
+# In CI (STYLEX_CI=1) a skipped test fails the run unless it skipped for want of a GPU: a test
+# that skips because a tool or package is missing would otherwise pass unnoticed.
+ALLOWED_SKIP = "needs a CUDA device"
+_unexpected_skips: list[str] = []
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _note_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = _skip_reason(report)
+        if not reason.startswith(ALLOWED_SKIP):
+            _unexpected_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _note_skip(report)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _note_skip(report)  # a module that skips itself at import
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _unexpected_skips:
+        terminalreporter.section("skipped for a reason other than a missing GPU")
+        for line in _unexpected_skips:
+            terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("STYLEX_CI") == "1" and _unexpected_skips and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

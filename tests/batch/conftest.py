@@ -64,3 +64,32 @@ def assert_same_results(a: list[dict], b: list[dict]) -> None:
             assert ta["effect"] == pytest.approx(tb["effect"], abs=1e-4), key
         for name, p in ea["probs"].items():
             assert p == pytest.approx(eb["probs"][name], abs=1e-4), key
+
+
+def assert_records_equal_engine(
+    records: list[dict], engine, *, top_k: int = 5, target=None, shift: float = 1.0
+) -> int:
+    """Every ok record equals `engine.explain` on that image, decoded from its file the way a
+    caller would; returns how many records were compared. Within 1e-4: the job's batch size
+    differs from the single image here, and with it the kernels."""
+    from stylex.data.decode import decode_image_bytes
+    from stylex.explain.attributes import direction_name
+
+    compared = 0
+    for r in records:
+        if r["status"] != "ok":
+            continue
+        x = decode_image_bytes(Path(r["path"]).read_bytes(), engine.resolution)
+        (exp,) = engine.explain(x[None], top_k=top_k, target=target, shift=shift)
+        got, names = r["explanation"], exp.class_names
+        assert (got["predicted"], got["target"]) == (names[exp.predicted], names[exp.target])
+        assert list(got["probs"].values()) == pytest.approx(exp.probs.tolist(), abs=1e-4)
+        assert [(a["index"], a["direction"]) for a in got["attributes"]] == [
+            (cf.attribute.index, direction_name(cf.attribute.direction))
+            for cf in exp.counterfactuals
+        ], r["id"]
+        for a, cf in zip(got["attributes"], exp.counterfactuals, strict=True):
+            assert a["effect"] == pytest.approx(float(cf.effect), abs=1e-4), r["id"]
+            assert list(a["probs"].values()) == pytest.approx(cf.probs.tolist(), abs=1e-4)
+        compared += 1
+    return compared

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,27 +88,43 @@ def _run_cli(image_dir, out, *extra) -> subprocess.Popen:
 
 
 def test_resume_after_sigkill(image_dir, tmp_path):
+    # A FIFO among the inputs: opening it blocks until a writer comes, so the job is held in
+    # the middle of its run, the batches before the FIFO's written, until it is killed. No
+    # race with the job's end.
+    inputs = tmp_path / "inputs"
+    shutil.copytree(image_dir, inputs)
+    held = inputs / "img05-held.png"
+    os.mkfifo(held)
+    manifest = inputs / "inputs.txt"
+    names = sorted(p.relative_to(inputs).as_posix() for p in inputs.rglob("*.png"))
+    manifest.write_text("\n".join(names) + "\n")
+    ids = [item.id for item in list_inputs(manifest)]
+    total = len(ids)
+    assert total == NUM_GOOD + 2
+    before = ids.index("img05-held.png") // 2 * 2  # items of the batches before the FIFO's
+
     results = tmp_path / "killed" / results_name(0, 1)
-    proc = _run_cli(image_dir, tmp_path / "killed", "--batch-size", "2")
-    deadline = time.monotonic() + 60
-    while not (results.exists() and results.stat().st_size > 0):
+    proc = _run_cli(manifest, tmp_path / "killed", "--batch-size", "2")
+    while len(read_results(results) if results.exists() else []) < before:
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no batch written in 60 s"
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     first = read_results(results)
-    assert 0 < len(first) < NUM_GOOD + 1, "the job finished before it could be killed"
+    assert len(first) == before
+    assert 0 < len(first) < total, "the job finished before it could be killed"
 
-    proc = _run_cli(image_dir, tmp_path / "killed", "--batch-size", "2")
-    out, err = proc.communicate(timeout=60)
+    held.unlink()
+    shutil.copy(inputs / "img05.png", held)  # the FIFO's place, now a readable image
+    proc = _run_cli(manifest, tmp_path / "killed", "--batch-size", "2")
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     summary = json.loads(out)
     assert summary["skipped"] >= len(first)
-    assert summary["skipped"] + summary["done_now"] == NUM_GOOD + 1
+    assert summary["skipped"] + summary["done_now"] == total
     resumed = read_results(results)
     assert resumed[: len(first)] == first  # finished lines are never rewritten
 
     reference = tmp_path / "whole"
-    assert main(_args(image_dir, reference, "--no-images")) == 0
+    assert main(_args(manifest, reference, "--no-images")) == 0
     assert_same_results(resumed, read_results(reference / results_name(0, 1)))

@@ -9,7 +9,12 @@ import torch
 
 from stylex.batch import list_inputs, read_results, results_name, run_batch_job, shard
 from stylex.errors import InvalidArgumentError
-from tests.batch.conftest import NUM_GOOD, assert_same_results, by_id
+from tests.batch.conftest import (
+    NUM_GOOD,
+    assert_records_equal_engine,
+    assert_same_results,
+    by_id,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +50,50 @@ def test_single_run_records_every_item(single_run, engine):
     assert all((out / f).is_file() for f in files["counterfactuals"])
 
 
-def test_two_shards_cover_the_input_once(single_run, engine, image_dir, tmp_path):
-    items = list_inputs(image_dir)
+def test_records_equal_engine_explain_on_each_image(single_run, engine):
+    assert assert_records_equal_engine(single_run[2], engine) == NUM_GOOD
+
+
+def test_records_with_target_and_shift_equal_engine_explain(engine, image_dir, tmp_path):
+    items = [item for item in list_inputs(image_dir) if item.id != "corrupt.png"][:4]
+    run_batch_job(engine, items, tmp_path, top_k=2, target="red", shift=0.5, batch_size=3,
+                  images=False, progress=False)  # fmt: skip
+    records = read_results(tmp_path / results_name(0, 1))
+    assert {r["explanation"]["target"] for r in records} == {"red"}
+    assert assert_records_equal_engine(records, engine, top_k=2, target="red", shift=0.5) == 4
+
+
+def run_shards(engine, items, out, num_shards: int, batch_size: int) -> list[dict]:
+    """Every shard of `items` in turn, each a fresh run of its share; all shards' records."""
     records = []
-    for index in range(2):
-        part = shard(items, index, 2)
-        summary = run_batch_job(engine, part, tmp_path, shard_index=index, num_shards=2,
-                                batch_size=3, images=False, progress=False)  # fmt: skip
-        assert summary.total == summary.done_now == len(part) > 0
-        records += read_results(tmp_path / results_name(index, 2))
+    for index in range(num_shards):
+        part = shard(items, index, num_shards)
+        summary = run_batch_job(engine, part, out, shard_index=index, num_shards=num_shards,
+                                batch_size=batch_size, images=False, progress=False)  # fmt: skip
+        assert (summary.total, summary.done_now, summary.skipped) == (len(part), len(part), 0)
+        assert len(part) > 0
+        records += read_results(out / results_name(index, num_shards))
+    return records
+
+
+def test_two_shards_cover_the_input_once(single_run, engine, image_dir, tmp_path):
+    records = run_shards(engine, list_inputs(image_dir), tmp_path, num_shards=2, batch_size=3)
     assert_same_results(records, single_run[2])  # by_id inside: each id exactly once
     assert not (tmp_path / "images").exists()
+
+
+def test_changing_num_shards_on_resume_starts_new_result_files(single_run, engine, image_dir):
+    """Results are named by I-of-N: a rerun with another number of shards does not read the
+    one-shard results (it cannot tell which of them are its own), redoes its share in files of
+    its own, and the three new shards still hold every item exactly once."""
+    out, _, reference = single_run
+    before = (out / results_name(0, 1)).read_bytes()
+    items = list_inputs(image_dir)
+    assert_same_results(run_shards(engine, items, out, num_shards=3, batch_size=4), reference)
+    assert (out / results_name(0, 1)).read_bytes() == before  # the old shard is left as it was
+    again = run_batch_job(engine, shard(items, 1, 3), out, shard_index=1, num_shards=3,
+                          images=False, progress=False)  # fmt: skip
+    assert again.done_now == 0 and again.skipped == again.total
 
 
 def test_rerun_skips_finished_items(single_run, engine, image_dir):

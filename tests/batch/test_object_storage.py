@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import moto.server as moto_server  # the S3 API server (moto[server], a test dependency)
 import pytest
 
 from stylex.batch import list_inputs, read_results, results_name, run_batch_job, shard
@@ -19,9 +20,6 @@ from stylex.batch.results import read_shard_results
 from stylex.cli import main
 from stylex.errors import StorageError
 from tests.batch.conftest import NUM_GOOD, assert_same_results, by_id
-
-pytest.importorskip("s3fs", reason="object storage needs stylex[s3]")
-moto_server = pytest.importorskip("moto.server", reason="the S3 server is moto[server]")
 
 NUM_MANIFEST = 24  # manifest entries of the kill test: enough batches to stop in the middle
 

@@ -47,6 +47,35 @@ def test_catalog_lists_attributes_per_class(attfind_run):
     assert catalog.stats.s_min.shape == (catalog.stats.s_max.shape[0],)
 
 
+@torch.no_grad()
+def test_catalog_flip_rate_equals_a_direct_count(attfind_run):
+    """Each attribute applied alone (shift 1: the coordinate set to its extreme) through the real
+    generator and classifier; flip_rate is the share of the other-class images it moves to the
+    class, counted here image by image."""
+    from safetensors.torch import load_file
+
+    ctx = load_context(attfind_run, "cpu")
+    catalog = AttributeCatalog.load(attfind_run)
+    enc = load_file(str(attfind_run / "attfind" / "encoded.safetensors"))
+    extremes = catalog.stats.targets()  # [2, S]: S_min, S_max
+    predicted = ctx.C(ctx.G.synthesize(Styles(enc["conv"], enc["rgb"]))).argmax(dim=1)
+    rates = []
+    for c, name in enumerate(catalog.class_names):
+        others = [i for i in range(len(predicted)) if predicted[i] != c]
+        assert others, "every image is already of this class: nothing to count"
+        for a in catalog.classes[name]:
+            flipped = 0
+            for i in others:
+                conv = enc["conv"][i : i + 1].clone()
+                conv[0, a.index] = extremes[a.direction, a.index]
+                x = ctx.G.synthesize(Styles(conv, enc["rgb"][i : i + 1]))
+                flipped += int(ctx.C(x).argmax(dim=1).item() == c)
+            # float32 mean in the catalog; counts of <= 8 images differ by >= 1/8
+            assert a.flip_rate == pytest.approx(flipped / len(others), abs=1e-6), (name, a.key)
+            rates.append(a.flip_rate)
+    assert len(set(rates)) > 1  # the catalog holds distinct rates, not one constant
+
+
 def test_effects_file_matches_the_engine_and_resume_skips_done_chunks(attfind_run):
     ctx = load_context(attfind_run, "cpu")
     effects = np.load(attfind_run / "attfind" / "effects.npy")
@@ -65,19 +94,39 @@ def test_effects_file_matches_the_engine_and_resume_skips_done_chunks(attfind_ru
     assert (attfind_run / "attfind" / "effects.npy").stat().st_mtime_ns == before
 
 
-def test_interrupted_effects_continue(trained_run, tmp_path):
+def test_interrupted_effects_continue(trained_run, tmp_path, monkeypatch):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     ctx = load_context(run, "cpu")
-    settings = AttFindSettings(num_images=4, chunk_images=2)
+    settings = AttFindSettings(num_images=6, chunk_images=2)
     full = run_attfind(ctx, settings, progress=False)
     effects_full = np.load(run / "attfind" / "effects.npy").copy()
-    # Forget the second chunk, as if the process had died while computing it.
+    # Forget the middle chunk, as if the process had died while computing it: its rows hold
+    # garbage and progress.json does not list it.
     progress = json.loads((run / "attfind" / "progress.json").read_text())
-    progress["done"] = [0]
+    progress["done"] = [0, 4]
     (run / "attfind" / "progress.json").write_text(json.dumps(progress))
+    effects = np.load(run / "attfind" / "effects.npy", mmap_mode="r+")
+    effects[2:4] = np.nan
+    effects.flush()
+    del effects
+    computed: list[torch.Tensor] = []
+    original = EffectEngine.effects
+
+    def counting(self, styles, *args, **kwargs):
+        computed.append(styles.conv.clone())
+        return original(self, styles, *args, **kwargs)
+
+    monkeypatch.setattr(EffectEngine, "effects", counting)
     resumed = run_attfind(ctx, settings, progress=False)
+    # Exactly the missing chunk was recomputed, and nothing else.
+    from safetensors.torch import load_file
+
+    enc = load_file(str(run / "attfind" / "encoded.safetensors"))
+    assert len(computed) == 1
+    torch.testing.assert_close(computed[0], enc["conv"][2:4])
     np.testing.assert_allclose(np.load(run / "attfind" / "effects.npy"), effects_full, atol=1e-6)
+    assert sorted(json.loads((run / "attfind" / "progress.json").read_text())["done"]) == [0, 2, 4]
     assert [a.key for a in resumed.classes["red"]] == [a.key for a in full.classes["red"]]
 
 
@@ -272,3 +321,26 @@ def test_more_training_is_not_explained_with_the_old_checkpoints_work(trained_ru
     np.testing.assert_allclose(effects, direct.numpy(), atol=1e-5)
     assert not np.allclose(effects, old_effects)
     assert catalog.settings["run_step"] == 62
+
+
+def test_batch_job_on_a_run_dir_equals_the_torch_engine(attfind_run, tmp_path, capsys):
+    """`stylex batch --model RUN_DIR` explains with the training run's networks (TorchEngine),
+    record for record as `TorchEngine.explain` on the same files."""
+    from stylex.batch import read_results, results_name
+    from stylex.data import build_dataset
+    from stylex.runtime import TorchEngine
+    from tests.batch.conftest import assert_records_equal_engine
+
+    ds = build_dataset("shapes", TEST_RESOLUTION, num_images=3, seed=78)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for i in range(3):
+        _save_png(inputs / f"img{i}.png", ds[i][0])
+    out = tmp_path / "out"
+    args = ["batch", str(inputs), "--model", str(attfind_run), "--out", str(out), "--top-k", "3",
+            "--device", "cpu", "--batch-size", "2", "--no-images", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["done_now"] == 3
+    records = read_results(out / results_name(0, 1))
+    engine = TorchEngine.from_run(attfind_run, device="cpu")
+    assert assert_records_equal_engine(records, engine, top_k=3) == 3

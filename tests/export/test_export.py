@@ -18,8 +18,6 @@ from stylex.runtime import MANIFEST_NAME, SCHEMA_VERSION, read_model_dir
 from stylex.runtime.model_dir import GRAPHS, file_entry
 from tests.export.model_fixtures import absolute_paths, attfind_run, exported_model
 
-pytest.importorskip("onnxruntime")
-
 GRAPH_FILES = sorted(f for f, _, _ in GRAPHS.values())
 
 

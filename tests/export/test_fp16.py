@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import onnx
+import onnx.numpy_helper
 import pytest
 import torch
 
 from stylex.cli import main
 from stylex.errors import ConfigError
+from stylex.explain.context import load_context, stack_images
 from stylex.export import export_run
 from stylex.export import fp16 as half
 from stylex.runtime import MANIFEST_NAME, OrtEngine, read_model_dir
 from stylex.runtime.model_dir import ModelDirError
 from stylex.serving.config import ServeConfig
 from tests.export.model_fixtures import attfind_run, held_out_images
-
-pytest.importorskip("onnxruntime")
 
 FP16_FILES = ["encoder.fp16.onnx", "style.fp16.onnx", "synthesis.fp16.onnx"]
 
@@ -36,7 +37,7 @@ def exported(run_dir):
     return store / "m" / "1"
 
 
-def test_fp16_variant_is_checked_and_listed(exported):
+def test_fp16_variant_is_checked_and_listed(exported, run_dir):
     m = json.loads((exported / MANIFEST_NAME).read_text())
     check = m["fp16_check"]
     assert check["images"] == 12 and check["top_k"] == 5
@@ -45,6 +46,18 @@ def test_fp16_variant_is_checked_and_listed(exported):
     # This tiny model passes: fp16 rounding does not reorder its attributes' effects.
     assert check["accepted"], check
     assert check["max_abs_prob_diff"] < 1e-2
+    # Recounted here from the two engines on the check's own images.
+    fp32 = OrtEngine.load(exported, device="cpu", intra_op_threads=1)
+    fp16 = OrtEngine.load(exported, device="cpu", intra_op_threads=1, precision="fp16")
+    images = stack_images(
+        load_context(run_dir, "cpu").dataset(None, 12, seed_offset=half.CHECK_SEED_OFFSET)
+    )
+    same = 0
+    for a, b in zip(fp32.explain(images, top_k=5), fp16.explain(images, top_k=5), strict=True):
+        same += {c.attribute.key for c in a.counterfactuals} == {
+            c.attribute.key for c in b.counterfactuals
+        }
+    assert check["same_top_k_set"] == same / 12
     assert m["variants"]["fp16"]["graphs"] == {
         "encoder": "encoder.fp16.onnx", "style": "style.fp16.onnx",
         "synthesis": "synthesis.fp16.onnx",
@@ -80,18 +93,31 @@ def test_fp16_engine_explains_like_fp32(exported, run_dir):
     assert result["max_abs_prob_diff"] < 1e-2
 
 
+def _perturbed(convert):
+    """`convert` whose fp16 weights then get noise as large as themselves: a broken conversion
+    that still loads and runs."""
+
+    def perturbed(model_bytes: bytes) -> bytes:
+        model = onnx.load_from_string(convert(model_bytes))
+        rng = np.random.default_rng(0)
+        for tensor in model.graph.initializer:
+            if tensor.data_type == onnx.TensorProto.FLOAT16 and len(tensor.dims) >= 2:
+                w = onnx.numpy_helper.to_array(tensor)
+                noisy = (w * (1 + rng.standard_normal(w.shape))).astype(np.float16)
+                tensor.CopyFrom(onnx.numpy_helper.from_array(noisy, tensor.name))
+        return model.SerializeToString()
+
+    return perturbed
+
+
 def test_fp16_refused_without_an_accepted_variant(run_dir, tmp_path, monkeypatch):
-    real_check = half.compare_explanations
-
-    def failing_check(reference, candidate, images, top_k):
-        out = real_check(reference, candidate, images, top_k)
-        return {**out, "same_top_k_set": 0.5, "accepted": False}
-
-    monkeypatch.setattr(half, "compare_explanations", failing_check)
+    # The real comparison judges a really wrong candidate.
+    monkeypatch.setattr(half, "convert_to_fp16", _perturbed(half.convert_to_fp16))
     model_dir = export_run(run_dir, tmp_path, name="m", fp16=True, fp16_device="cpu",
-                           fp16_images=2)  # fmt: skip
+                           fp16_images=6)  # fmt: skip
     m = json.loads((model_dir / MANIFEST_NAME).read_text())
     assert m["fp16_check"]["accepted"] is False
+    assert m["fp16_check"]["same_top_k_set"] < 1.0
     assert "variants" not in m
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(
         ["classifier.onnx", "encoder.onnx", "style.onnx", "synthesis.onnx", MANIFEST_NAME]

@@ -15,8 +15,6 @@ from stylex.runtime import read_model_dir
 from stylex.runtime.model_dir import GRAPHS
 from tests.export.model_fixtures import attfind_run
 
-pytest.importorskip("onnxruntime")
-
 EXPORT_DIR = Path(__file__).resolve().parents[2] / "export"
 
 

@@ -14,7 +14,6 @@ HANDLER_FILE = Path(__file__).resolve().parents[2] / "handlers" / "stylex_handle
 
 @pytest.fixture(scope="session")
 def handler_model_dir(trained_run, tmp_path_factory) -> Path:
-    pytest.importorskip("onnxruntime")
     tmp = tmp_path_factory.mktemp("handlers")
     return exported_model(attfind_run(trained_run, tmp), tmp)
 

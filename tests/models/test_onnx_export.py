@@ -1,13 +1,12 @@
 """The unfused modulated-conv path must export to ONNX with a dynamic batch axis."""
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
 from stylex.models import Generator, Styles
 from tests.models.test_generator import tiny_cfg
-
-ort = pytest.importorskip("onnxruntime")
 
 
 class _Synthesis(torch.nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -12,8 +13,6 @@ from stylex.explain.context import load_context
 from stylex.models import Styles
 from stylex.runtime import InferenceEngine, OrtEngine, TorchEngine
 from tests.export.model_fixtures import attfind_run, exported_model, held_out_images
-
-ort = pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +125,7 @@ def test_bad_requests_are_invalid_arguments(engines, images):
 @pytest.mark.gpu
 def test_cuda_engine_with_io_binding_matches_cpu(run_dir, engines, images):
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        pytest.skip("onnxruntime has no CUDA provider here")
+        pytest.skip("needs a CUDA device and onnxruntime-gpu")
     gpu = OrtEngine.load(engines[1].model.path, device="cuda:0", warmup_batch_sizes=(1, 8))
     assert gpu.providers[0] == "CUDAExecutionProvider" and gpu.on_gpu
     cpu_ex, gpu_ex = engines[1].explain(images, top_k=5), gpu.explain(images, top_k=5)

@@ -12,8 +12,6 @@ from stylex.errors import CheckpointError
 from stylex.runtime import MANIFEST_NAME, ModelDirError, OrtEngine, read_model_dir
 from tests.export.model_fixtures import attfind_run, exported_model
 
-pytest.importorskip("onnxruntime")
-
 
 @pytest.fixture(scope="module")
 def model_dir(trained_run, tmp_path_factory):

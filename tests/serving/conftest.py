@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -18,10 +19,21 @@ from stylex.runtime.model_dir import shipped_model_dir
 MODEL_DIR = shipped_model_dir()  # the shipped model
 
 
+def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 60.0) -> None:
+    """Wait for a condition the test itself brings about; the limit only turns a hang into a
+    failure, it is not what the test measures."""
+    end = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < end, f"never happened: {what}"
+        time.sleep(0.005)
+
+
 class ServerThread:
     """An `ExplainServer` on its own event loop thread; `call` runs a coroutine there."""
 
-    def __init__(self, engine: Any, **config: Any) -> None:
+    def __init__(self, engine: Any, *, wait: bool = True, **config: Any) -> None:
+        """`engine` None: the server loads the model itself; `wait` False: return as soon as
+        `start` runs (`starting` is its future), the port is bound once `server.port` is set."""
         from stylex.serving.config import ServeConfig
         from stylex.serving.server import ExplainServer
 
@@ -31,8 +43,17 @@ class ServerThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.server = ExplainServer(cfg, engine=engine)
-        self.port = self.call(self.server.start())
-        self.address = f"127.0.0.1:{self.port}"
+        self.starting = self.submit(self.server.start())
+        if wait:
+            self.starting.result(60)
+
+    @property
+    def port(self) -> int:
+        return self.server.port  # the port the server bound (the config asks for port 0)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
     def submit(self, coro) -> Future:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)

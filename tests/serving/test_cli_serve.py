@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -17,33 +16,26 @@ from stylex.cli import main
 from .conftest import MODEL_DIR
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_serve_explain_server_and_sigterm(tmp_path, images):
     from stylex.serving.client import ExplainClient
 
-    port = _free_port()
     env = {**os.environ, "STYLEX_METRICS_PORT": "0", "STYLEX_THREADS": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "stylex", "serve", "--model", str(MODEL_DIR),
-         "--address", f"127.0.0.1:{port}"],
+         "--address", "127.0.0.1:0"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        address = f"127.0.0.1:{port}"
-        with ExplainClient(address, timeout=2) as client:
-            for _ in range(100):
-                try:
-                    if client.health() == "SERVING":
-                        break
-                except Exception:
-                    pass
-                time.sleep(0.1)
+        # The server binds port 0 and says which port it got once it is SERVING.
+        lines, match = [], None
+        for line in proc.stdout:
+            lines.append(line)
+            if match := re.match(r"stylex: serving \S+ on (127\.0\.0\.1:\d+)$", line.strip()):
+                break
+        assert match, "".join(lines)
+        address = match.group(1)
+        with ExplainClient(address, timeout=30) as client:
             assert client.health() == "SERVING"
         image = tmp_path / "red.png"
         image.write_bytes(images[0])

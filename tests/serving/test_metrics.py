@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 
 from stylex.serving.metrics import ServingMetrics
@@ -48,12 +47,10 @@ def test_instances_do_not_share_a_registry() -> None:
 
 
 def test_http_exporter_serves_metrics() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     metrics = ServingMetrics()
     metrics.observe_request("Explain", "RESOURCE_EXHAUSTED", 0.001)
-    metrics.start_http_server(port)
+    port = metrics.start_http_server(0)
+    assert port > 0
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         assert response.status == 200
         body = response.read().decode("utf-8")

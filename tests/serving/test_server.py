@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import struct
 import threading
-import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,14 +15,14 @@ import torch
 from PIL import Image
 
 from stylex.data.decode import decode_image_bytes
-from stylex.errors import InvalidArgumentError, ResourceExhaustedError
+from stylex.errors import InvalidArgumentError, ResourceExhaustedError, StylexError
 from stylex.serving.client import ExplainClient
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 
-from .conftest import png_bytes
+from .conftest import png_bytes, wait_until
 
 
 def _stub(server):
@@ -287,24 +286,33 @@ def test_overload_then_recovery(make_server, images):
 
 def test_graceful_shutdown_finishes_in_flight(make_server, images):
     server = make_server(max_batch_size=1, drain_delay_s=0.5)
-    release = threading.Event()
+    entered, release = threading.Event(), threading.Event()
     original = server.server.service._run_batch
 
-    def slow_batch(items):
-        release.wait(10)
+    def held_batch(items):
+        entered.set()
+        assert release.wait(60)
         return original(items)
 
-    server.server.service._batcher._run_batch = slow_batch
-    with ExplainClient(server.address, timeout=30) as c, ThreadPoolExecutor(1) as pool:
+    server.server.service._batcher._run_batch = held_batch
+    with ExplainClient(server.address, timeout=60) as c, ThreadPoolExecutor(1) as pool:
         in_flight = pool.submit(c.explain, images[0], top_k=1)
-        time.sleep(0.3)  # the request is now waiting in the slow batch
+        assert entered.wait(60)  # the request is now held in the batch
         stopping = server.submit(server.server.stop(5.0))
-        time.sleep(0.2)
-        assert c.health() == "NOT_SERVING"  # draining, not yet refusing
-        time.sleep(0.6)  # past drain_delay_s: the server refuses new RPCs
-        with pytest.raises(Exception):  # noqa: B017 - UNAVAILABLE, as the typed error
-            ExplainClient(server.address, timeout=2).explain(images[1], top_k=1)
+        wait_until(lambda: c.health() == "NOT_SERVING", "draining")  # not yet refusing
+        assert not in_flight.done()
+
+        def refuses() -> bool:
+            try:
+                ExplainClient(server.address, timeout=5).explain(images[1], top_k=1)
+            except StylexError:  # UNAVAILABLE, or no answer at all while the port closes
+                return True
+            return False
+
+        # Past drain_delay_s the server refuses new RPCs, while the in-flight one still runs.
+        wait_until(refuses, "new requests are refused")
+        assert not in_flight.done()
         release.set()
-        assert in_flight.result(10)["attributes"]  # the in-flight request completed
-        stopping.result(10)
+        assert in_flight.result(60)["attributes"]  # the in-flight request completed
+        stopping.result(60)
     assert not server.server.service.ready

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import urllib.request
 
@@ -13,15 +12,9 @@ from stylex.errors import UnavailableError
 from stylex.serving.client import TLS, ExplainClient
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_metrics_endpoint_counts_requests_and_batches(make_server, images):
-    port = _free_port()
-    server = make_server(metrics_port=port, max_batch_size=8, max_delay_ms=5.0)
+    server = make_server(max_batch_size=8, max_delay_ms=5.0)
+    port = server.server.metrics.start_http_server(0)  # the running server's registry
     with ExplainClient(server.address, timeout=30) as client:
         for image in images[:3]:
             client.explain(image, top_k=2, image_format="none")

@@ -74,9 +74,11 @@ class ServingMetrics:
         """Set the number of items currently queued."""
         self._queue_depth.set(n)
 
-    def start_http_server(self, port: int, addr: str = "127.0.0.1") -> None:
-        """Serve this registry as `/metrics` on `addr:port` from a daemon thread."""
-        _start_http_server(port, addr, registry=self.registry)
+    def start_http_server(self, port: int, addr: str = "127.0.0.1") -> int:
+        """Serve this registry as `/metrics` on `addr:port` from a daemon thread; returns the
+        bound port (port 0: one the system picks)."""
+        server, _thread = _start_http_server(port, addr, registry=self.registry)
+        return int(server.server_port)
 
     def render(self) -> str:
         """The registry in Prometheus text exposition format."""

@@ -98,7 +98,12 @@ class ExplainServicer(pb_grpc.ExplainServiceServicer):
         async def read() -> None:
             try:
                 async for request in request_iterator:
-                    await window.put((request.request_id, asyncio.ensure_future(one(request))))
+                    task = asyncio.ensure_future(one(request))
+                    try:
+                        await window.put((request.request_id, task))
+                    except asyncio.CancelledError:
+                        task.cancel()
+                        raise
             finally:
                 await window.put(None)
 
@@ -108,7 +113,12 @@ class ExplainServicer(pb_grpc.ExplainServiceServicer):
                 yield await entry[1]
             await reader  # a broken request stream surfaces here
         finally:
+            # A cancelled or expired stream: its items still in the window are dropped, not
+            # computed for a caller that has gone.
             reader.cancel()
+            while not window.empty():
+                if (entry := window.get_nowait()) is not None:
+                    entry[1].cancel()
 
     async def GetModelInfo(
         self, request: pb.ModelInfoRequest, context: grpc.aio.ServicerContext
