@@ -119,7 +119,7 @@ def run_batch_job(
     images: bool = True,  # write reconstruction and counterfactual PNGs
     progress: bool = True,
     retry_errors: bool = False,  # explain again the items whose last record is an error
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,  # larger images are refused unread
+    max_image_pixels: int | None = None,  # larger images are refused unread (None: 4096^2)
 ) -> Summary:
     """Explain `items` into OUT/results-I-of-N.jsonl (+ OUT/images/...), skipping items the
     file already holds; write OUT/summary-I-of-N.json and return the summary."""
@@ -129,6 +129,7 @@ def run_batch_job(
     options = engine.options(
         top_k=top_k, target=target, shift=shift, mode=mode, num_candidates=num_candidates
     )
+    max_image_pixels = max_image_pixels or DEFAULT_MAX_IMAGE_PIXELS
     from tqdm import tqdm
 
     out = open_output(out_dir)

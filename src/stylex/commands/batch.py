@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from stylex.commands.explain import add_mode_arguments
+from stylex.commands.explain import add_option_arguments, option_values
 
 NAME = "batch"
 HELP = "explain a folder, glob or manifest; sharded, resumable"
@@ -21,10 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="output folder or URL (results JSONL, PNGs, summary)",
     )  # fmt: skip
     p.add_argument("--model", help="model or run directory (default: the shipped model)")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--target", help="class to move toward (name or index; default runner-up)")
-    p.add_argument("--shift", type=float, default=1.0)
-    add_mode_arguments(p)
+    add_option_arguments(p)
     p.add_argument("--batch-size", type=int, default=32, help="images per engine call")
     p.add_argument("--shard-index", type=int, help="default: $JOB_COMPLETION_INDEX, else 0")
     p.add_argument("--num-shards", type=int, help="default: $STYLEX_NUM_SHARDS, else 1")
@@ -51,11 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
     engine = load_engine(args.model or default_model_dir(), args.device, args.batch_size)
     summary = run_batch_job(
-        engine, items, args.out, shard_index=index, num_shards=num_shards, top_k=args.top_k,
-        target=args.target, shift=args.shift, mode=args.mode, num_candidates=args.num_candidates,
-        batch_size=args.batch_size,
-        images=not args.no_images, progress=not args.no_progress, retry_errors=args.retry_errors,
-        **({"max_image_pixels": args.max_image_pixels} if args.max_image_pixels else {}),
+        engine, items, args.out, shard_index=index, num_shards=num_shards, **option_values(args),
+        batch_size=args.batch_size, images=not args.no_images, progress=not args.no_progress,
+        retry_errors=args.retry_errors, max_image_pixels=args.max_image_pixels,
     )  # fmt: skip
     print(json.dumps(summary.to_dict(), indent=2))
     return 0

@@ -19,16 +19,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="trained run with attributes.json (unless --server)")
     p.add_argument("--server", metavar="HOST:PORT", help="explain on a `stylex serve` server")
     p.add_argument("--out", default="explanations", help="output folder")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--target", help="class to move toward (name or index; default runner-up)")
-    p.add_argument("--shift", type=float, default=1.0)
+    add_option_arguments(p)
     p.add_argument("--exhaustive", action="store_true", help="search all coordinates per image")
-    add_mode_arguments(p)
     p.add_argument("--device", default="auto")
 
 
-def add_mode_arguments(p: argparse.ArgumentParser) -> None:
-    """--mode and --num-candidates (`stylex explain` and `stylex batch`)."""
+def add_option_arguments(p: argparse.ArgumentParser) -> None:
+    """The explain options `stylex explain` and `stylex batch` share (see `option_values`)."""
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--target", help="class to move toward (name or index; default runner-up)")
+    p.add_argument("--shift", type=float, default=1.0)
     p.add_argument(
         "--mode", choices=MODES,
         help="catalog: the catalog's attributes; image: search this image's StyleSpace "
@@ -40,36 +40,29 @@ def add_mode_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def option_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of `add_option_arguments`' flags (None: not given, the model's default)."""
+    return {"top_k": args.top_k, "target": args.target, "shift": args.shift,
+            "mode": args.mode, "num_candidates": args.num_candidates}  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     if args.server:
         from stylex.serving.client import explain_files_remote
 
+        values = option_values(args)
+        values["num_candidates"] = values["num_candidates"] or 0  # the wire's "unset"
         results = explain_files_remote(
-            args.server,
-            [Path(p) for p in args.images],
-            Path(args.out),
-            top_k=args.top_k,
-            target=args.target,
-            shift=args.shift,
-            mode=args.mode,
-            num_candidates=args.num_candidates or 0,
+            args.server, [Path(p) for p in args.images], Path(args.out), **values
         )
         print(json.dumps(results, indent=2))
         return 0
     if not args.run_dir:
         raise ConfigError("explain needs --run-dir (a local run) or --server HOST:PORT")
     results = explain_files(
-        args.run_dir,
-        [Path(p) for p in args.images],
-        Path(args.out),
-        top_k=args.top_k,
-        target=args.target,
-        shift=args.shift,
-        exhaustive=args.exhaustive,
-        mode=args.mode,
-        num_candidates=args.num_candidates,
-        device=args.device,
-    )
+        args.run_dir, [Path(p) for p in args.images], Path(args.out), **option_values(args),
+        exhaustive=args.exhaustive, device=args.device,
+    )  # fmt: skip
     print(json.dumps(results, indent=2))
     return 0
 
