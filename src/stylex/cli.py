@@ -23,6 +23,7 @@ from stylex.commands import (
     export,
     label,
     report,
+    screen,
     serve,
     train,
     train_classifier,
@@ -31,8 +32,8 @@ from stylex.errors import StylexError
 
 # In the order `stylex --help` lists them.
 COMMANDS: tuple[ModuleType, ...] = (
-    train, train_classifier, attfind, explain, evaluate, label, report, export, archive, batch,
-    serve, demo,
+    train, train_classifier, attfind, explain, evaluate, label, screen, report, export, archive,
+    batch, serve, demo,
 )  # fmt: skip
 
 

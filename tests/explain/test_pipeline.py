@@ -47,6 +47,22 @@ def test_catalog_lists_attributes_per_class(attfind_run):
     assert catalog.stats.s_min.shape == (catalog.stats.s_max.shape[0],)
 
 
+def test_catalog_carries_the_screen_prior_of_its_effects(attfind_run):
+    """AttFind's catalog holds IMAGE mode's screen prior, computed from the same effects
+    tensor (RUN/attfind/effects.npy) as `stylex.explain.screen.screen_order` gives it."""
+    import numpy as np
+    from safetensors.torch import load_file
+
+    from stylex.explain.screen import screen_order
+
+    catalog = AttributeCatalog.load(attfind_run)
+    enc = load_file(str(attfind_run / "attfind" / "encoded.safetensors"))
+    effects = torch.from_numpy(np.load(attfind_run / "attfind" / "effects.npy"))
+    expected = screen_order(effects, enc["logits"], enc["logits"].argmax(dim=1))
+    assert catalog.screen == {catalog.class_names[c]: e for c, e in expected.items()}
+    assert all(catalog.screen.values())
+
+
 @torch.no_grad()
 def test_catalog_flip_rate_equals_a_direct_count(attfind_run):
     """Each attribute applied alone (shift 1: the coordinate set to its extreme) through the real

@@ -163,6 +163,9 @@ def test_num_candidates_within_the_cap(engine):
         engine.options(mode="pixels")
     with pytest.raises(InvalidArgumentError, match="num_candidates 'many' is not an integer"):
         engine.options(num_candidates="many")
+    # The library call meets the same cap as a request.
+    with pytest.raises(InvalidArgumentError, match=r"num_candidates 100000 out of range \[1, "):
+        engine.explain(torch.zeros(1, 3, 32, 32), mode="image", num_candidates=100000)
 
 
 def _model_copy(tmp_path, explain: object):

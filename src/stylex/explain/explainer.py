@@ -7,15 +7,18 @@ over a backend's primitives (`Backend`), so every backend gives the same explana
 
 An image's candidate attributes come from the catalog (CATALOG mode: the class-level attributes
 of its target), from its own StyleSpace (IMAGE mode: a first-order screen of every coordinate in
-both directions, from one gradient of log P(target), then the best `num_candidates` evaluated
-exactly together with the catalog's attributes), or, with `exhaustive`, from the backend's exact
-search of every edit. Either way the candidates are applied and classified exactly, the best
-`top_k` returned, and those of them that work together give the joint counterfactual.
+both directions, from one gradient of log P(target); half of the `num_candidates` exact
+evaluations go to its best, the other half to the catalog's screen prior, the edits most often
+best on other images of the class, and the catalog's attributes are evaluated too), or, with
+`exhaustive`, from the backend's exact search of every edit. Either way the candidates are
+applied and classified exactly, the best `top_k` returned, and those of them that work together
+give the joint counterfactual.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -85,6 +88,25 @@ def screen_candidates(
         best = gains[i].flatten().topk(min(count, gains[i].numel())).indices
         out.append([Attribute.at(layout, int(j % num_coords), int(j // num_coords)) for j in best])
     return out
+
+
+def merge_screens(
+    first_order: list[Attribute],  # the gradient screen's best, best first
+    prior: list[Attribute],  # the catalog's screen prior for the target, most often best first
+    count: int,  # how many edits to evaluate exactly
+) -> list[Attribute]:
+    """IMAGE mode's candidates: the gradient's best half of `count`, then the prior's edits
+    not among them, then the gradient's next, until there are `count`. The gradient misses
+    edits whose effect is not monotone along the edit; the prior catches most of those."""
+    if not prior:
+        return first_order[:count]
+    half = (count + 1) // 2
+    out = {a.key: a for a in first_order[:half]}
+    for attr in itertools.chain(prior, first_order[half:]):
+        if len(out) >= count:
+            break
+        out.setdefault(attr.key, attr)
+    return list(out.values())
 
 
 def image_error(x: object, resolution: int) -> InvalidArgumentError | None:
@@ -222,7 +244,8 @@ def _explain(
         grad = gradient(conv[rows], rgb[rows], torch.tensor([targets[i] for i in screened]))
         counts = [max(options[i].num_candidates, options[i].top_k) for i in screened]
         found = screen_candidates(grad, conv[rows], catalog.stats, counts, catalog.style_layout)
-        for i, attrs in zip(screened, found, strict=True):
+        for i, attrs, count in zip(screened, found, counts, strict=True):
+            attrs = merge_screens(attrs, catalog.screen_for(targets[i]), count)
             # The catalog's attributes stay candidates: an image's best edit is never worse
             # than CATALOG mode's, at the price of the catalog's few exact edits.
             keys = {a.key for a in attrs}

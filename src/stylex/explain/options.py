@@ -13,7 +13,9 @@ The search mode decides where an image's candidate attributes come from:
 
     "catalog"   the catalog's class-level attributes for the target (AttFind over many images)
     "image"     this image's own StyleSpace: every coordinate in both directions is ranked by a
-                first-order screen, the best `num_candidates` are evaluated exactly
+                first-order screen; `num_candidates` edits are evaluated exactly, half the
+                screen's best, half the catalog's screen prior (the edits most often best on
+                other images of the class), with the catalog's attributes
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ TARGET_RULES = (RUNNER_UP, PREDICTED)
 CATALOG = "catalog"  # mode: the catalog's attributes for the target class
 IMAGE = "image"  # mode: this image's own coordinates, screened then evaluated exactly
 MODES = (CATALOG, IMAGE)
-DEFAULT_NUM_CANDIDATES = 32  # IMAGE mode: screened edits evaluated exactly
+DEFAULT_NUM_CANDIDATES = 56  # IMAGE mode: screened edits evaluated exactly (docs/explain-path.md)
 MAX_NUM_CANDIDATES = 256  # the cap a request may ask for unless the model sets its own
 
 

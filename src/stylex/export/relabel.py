@@ -1,8 +1,9 @@
-"""Attribute names into a model: a new model version whose manifest's catalog carries them.
+"""New versions of an exported model whose manifest's catalog changes: attribute names
+(`label_model`) or IMAGE mode's screen prior (`screen_model`).
 
 The old version is never touched: the files are copied into the new version's folder and
 checked against the manifest's sha256 again, the manifest records which version and which
-manifest bytes it was labelled from, and the new folder appears complete or not at all.
+manifest bytes it came from, and the new folder appears complete or not at all.
 """
 
 from __future__ import annotations
@@ -10,14 +11,22 @@ from __future__ import annotations
 import copy
 import hashlib
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from stylex.errors import InvalidArgumentError
 from stylex.explain.labels import Key, apply_labels
 from stylex.export.versions import check_name, new_version_dir
 from stylex.fileio import write_json
-from stylex.runtime.model_dir import MANIFEST_NAME, ModelDirError, file_entry, read_model_dir
+from stylex.runtime.model_dir import (
+    MANIFEST_NAME,
+    ModelDir,
+    ModelDirError,
+    file_entry,
+    read_model_dir,
+)
 
 
 def next_version(version: str) -> str:
@@ -35,22 +44,70 @@ def label_model(
     out: str | Path | None = None,  # default: beside the old version, named `version`
 ) -> Path:
     """Write a new version of `model_dir` with `labels` in its catalog; return its folder."""
+    return derive_model(
+        model_dir, lambda model, manifest: _set_labels(model, manifest, labels),
+        ("labelled_from",), version=version, out=out,
+    )  # fmt: skip
+
+
+def screen_model(
+    model_dir: str | Path,
+    screen: dict[str, list[tuple[int, int]]],  # class name -> edits (stylex.explain.screen)
+    *,
+    labels: dict[Key, str] | None = None,  # names too, in the same new version
+    measured_on: dict[str, Any] | None = None,  # what the prior was measured on (data, seed,
+    # images): kept as the catalog's settings["screen"]
+    version: str | None = None,
+    out: str | Path | None = None,
+) -> Path:
+    """Write a new version of `model_dir` whose catalog carries IMAGE mode's screen prior
+    (and `labels`, when given); return its folder."""
+
+    def change(model: ModelDir, manifest: dict[str, Any]) -> None:
+        unknown = sorted(set(screen) - set(model.catalog.class_names))
+        if unknown:
+            raise InvalidArgumentError(f"screen for unknown classes {unknown}")
+        manifest["catalog"]["screen"] = {c: [list(e) for e in edits] for c, edits in screen.items()}
+        if measured_on:
+            manifest["catalog"].setdefault("settings", {})["screen"] = dict(measured_on)
+        if labels:
+            _set_labels(model, manifest, labels)
+
+    records = ("screened_from", "labelled_from") if labels else ("screened_from",)
+    return derive_model(model_dir, change, records, version=version, out=out)
+
+
+def _set_labels(model: ModelDir, manifest: dict[str, Any], labels: dict[Key, str]) -> None:
+    catalog = apply_labels(model.catalog, labels)
+    for name, attrs in catalog.classes.items():  # only the labels change: the rest stays exact
+        for entry, attr in zip(manifest["catalog"]["classes"][name], attrs, strict=True):
+            entry["label"] = attr.label
+
+
+def derive_model(
+    model_dir: str | Path,
+    change: Callable[[ModelDir, dict[str, Any]], None],  # edits the new manifest in place
+    records: tuple[str, ...],  # manifest keys that record what the version came from
+    *,
+    version: str | None = None,  # default: the next number
+    out: str | Path | None = None,  # default: beside the old version, named `version`
+) -> Path:
+    """A new version of `model_dir`: the same checked files, the manifest as `change` leaves
+    it, and under each of `records` the old version and its manifest's sha256."""
     model = read_model_dir(model_dir)  # checks every file before anything is copied
     old_manifest = (model.path / MANIFEST_NAME).read_bytes()
-    catalog = apply_labels(model.catalog, labels)
     version = version or next_version(str(model.manifest["version"]))
     check_name("version", version)
     target = Path(out) if out else model.path.parent / version
     manifest = copy.deepcopy(model.manifest)
     manifest["version"] = version
     manifest["created"] = datetime.now(UTC).isoformat(timespec="seconds")
-    for name, attrs in catalog.classes.items():  # only the labels change: the rest stays exact
-        for entry, attr in zip(manifest["catalog"]["classes"][name], attrs, strict=True):
-            entry["label"] = attr.label
-    manifest["labelled_from"] = {
-        "version": str(model.manifest["version"]),
-        "manifest_sha256": hashlib.sha256(old_manifest).hexdigest(),
-    }
+    change(model, manifest)
+    for record in records:
+        manifest[record] = {
+            "version": str(model.manifest["version"]),
+            "manifest_sha256": hashlib.sha256(old_manifest).hexdigest(),
+        }
     with new_version_dir(target) as tmp:
         for path in sorted(model.path.iterdir()):
             if path.is_file() and path.name != MANIFEST_NAME and not path.name.startswith("."):

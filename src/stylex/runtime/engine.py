@@ -24,8 +24,6 @@ from stylex.explain.options import (
     MAX_NUM_CANDIDATES,
     ExplainOptions,
     explain_options,
-    parse_mode,
-    parse_target,
 )
 
 
@@ -142,11 +140,10 @@ class InferenceEngine(ABC):
                 f"images have shape {list(x.shape)}, expected [N, 3, {self.resolution}, "
                 f"{self.resolution}]"
             )
-        target_rule = parse_target(target, self.class_names)
-        opts = ExplainOptions(
-            top_k=top_k, target=target_rule, shift=shift, exhaustive=exhaustive,
-            mode=parse_mode(mode, self.default_mode),
-            num_candidates=num_candidates or self.default_candidates,
+        # The rules a request meets (the num_candidates cap included) hold here too.
+        opts = self.options(
+            top_k=top_k, target=target, shift=shift, exhaustive=exhaustive, mode=mode,
+            num_candidates=num_candidates,
         )  # fmt: skip
         results = self.explain_batch(list(x), opts)
         for result in results:
