@@ -127,12 +127,14 @@ def write_contact_sheet(results: list[dict[str, Any]], path: Path) -> Path:
 
 
 def summary_lines(results: list[dict[str, Any]]) -> list[str]:
-    lines = [f"{'image':<16}{'predicted':<12}{'target':<10}{'top attribute':<24}{'dP(target)':>10}"]
+    lines = [f"{'image':<16}{'predicted':<12}{'target':<10}{'top attribute':<44}{'dP(target)':>10}"]
     for r in results:
         top = r["attributes"][0] if r["attributes"] else None
         name = f"{top['layer']} ch {top['channel']} ({top['direction']})" if top else "-"
+        if top and top["label"]:
+            name = f"{top['label']}: {name}"
         effect = f"{top['effect']:+.3f}" if top else "-"
         lines.append(
-            f"{Path(r['image']).name:<16}{r['predicted']:<12}{r['target']:<10}{name:<24}{effect:>10}"
+            f"{Path(r['image']).name:<16}{r['predicted']:<12}{r['target']:<10}{name:<44}{effect:>10}"
         )
     return lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,11 +19,14 @@ from stylex.runtime import OrtEngine
 from stylex.runtime.model_dir import read_model_dir, shipped_model_dir
 from tests.export.model_fixtures import attfind_run
 
+# The unlabelled version the shipped one was derived from (the shipped one is named already).
+UNLABELLED = Path(__file__).resolve().parents[2] / "model_store" / "shapes32" / "3"
+
 
 @pytest.fixture()
 def model_copy(tmp_path):
     folder = tmp_path / "store" / "shapes32" / "3"
-    shutil.copytree(shipped_model_dir(), folder)
+    shutil.copytree(UNLABELLED, folder)
     return folder
 
 
@@ -126,17 +130,19 @@ def test_name_forms_and_suggestions():
     assert suggest_name("stripes", torch.tensor([0, 0, 0]), torch.tensor([1, 1, 0])) == "stripes on"
 
 
-def test_the_shipped_models_suggested_names_are_a_label_file():
+def test_the_shipped_model_carries_the_suggested_names():
     """docs/shapes32-3-suggested-names.json (docs/scripts/suggest_model_names.py) names every
-    edit of the shipped catalog, in the form `stylex label --names` reads."""
-    from pathlib import Path
-
+    edit of the catalog, in the form `stylex label --names` reads, and the shipped model
+    carries exactly those names."""
     from stylex.explain.labels import apply_labels, read_labels
 
     path = Path(__file__).resolve().parents[2] / "docs" / "shapes32-3-suggested-names.json"
     catalog = read_model_dir(shipped_model_dir()).catalog
     labels = read_labels(path)
     assert set(labels) == {a.key for attrs in catalog.classes.values() for a in attrs}
-    named = apply_labels(catalog, labels)
+    named = apply_labels(read_model_dir(UNLABELLED).catalog, labels)
     best = catalog.for_class("red")[0]  # the hue coordinate AttFind ranks first toward red
     assert named.for_class("red")[0].label == labels[best.key] == "hue toward red"
+    assert {c: [a.label for a in attrs] for c, attrs in catalog.classes.items()} == {
+        c: [a.label for a in attrs] for c, attrs in named.classes.items()
+    }

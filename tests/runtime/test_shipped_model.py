@@ -48,7 +48,7 @@ def test_the_default_model_is_the_shipped_one_unless_the_environment_names_anoth
     monkeypatch.delenv("STYLEX_MODEL_DIR", raising=False)
     assert default_model_dir() == SHIPPED
     # A source checkout: the repository's model_store, read in place.
-    assert SHIPPED.parts[-3:] == ("model_store", "shapes32", "3")
+    assert SHIPPED.parts[-3:] == ("model_store", "shapes32", "4")
     assert (SHIPPED / "manifest.json").is_file()
     monkeypatch.setenv("STYLEX_MODEL_DIR", str(tmp_path))
     assert default_model_dir() == tmp_path
@@ -60,3 +60,16 @@ def test_shipped_manifest_carries_no_local_path():
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
     assert absolute_paths(manifest) == []
     assert manifest["classifier"]["file"] == "classifier.pt"
+
+
+def test_shipped_model_has_the_screen_prior_and_names_over_the_same_networks():
+    """v4 is v3 with IMAGE mode's screen prior and attribute names (`stylex screen --names`):
+    the same verified graph files, every catalog attribute named, a prior for each class."""
+    model = read_model_dir(SHIPPED)
+    parent = read_model_dir(SHIPPED.parent / model.manifest["screened_from"]["version"])
+    assert model.manifest["files"] == parent.manifest["files"]
+    assert set(model.catalog.screen) == set(model.class_names)
+    assert all(len(edits) >= 32 for edits in model.catalog.screen.values())
+    assert all(a.label for attrs in model.catalog.classes.values() for a in attrs)
+    settings = model.catalog.settings["screen"]
+    assert settings["num_images"] == 250 and settings["data"] == "shapes"
