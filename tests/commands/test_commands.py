@@ -13,7 +13,7 @@ from stylex.cli import COMMANDS, build_parser
 def test_every_command_module_is_a_verb_of_the_cli():
     modules = {m.name for m in pkgutil.iter_modules(stylex.commands.__path__)}
     assert modules == {c.__name__.rpartition(".")[2] for c in COMMANDS}
-    assert len(modules) == 12  # ... and `label`
+    assert len(modules) == 13  # ... `label` and `screen` among them
     for command in COMMANDS:
         assert callable(command.add_arguments) and callable(command.run), command.__name__
         assert command.NAME == command.__name__.rpartition(".")[2].replace("_", "-")

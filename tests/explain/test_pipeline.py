@@ -12,6 +12,7 @@ from PIL import Image
 
 from stylex.cli import main
 from stylex.commands.attfind import AttFindSettings, run_attfind
+from stylex.errors import CheckpointError
 from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import ATTFIND_SEED_OFFSET, load_context, stack_images
 from stylex.explain.effects import EffectEngine
@@ -47,20 +48,28 @@ def test_catalog_lists_attributes_per_class(attfind_run):
     assert catalog.stats.s_min.shape == (catalog.stats.s_max.shape[0],)
 
 
-def test_catalog_carries_the_screen_prior_of_its_effects(attfind_run):
-    """AttFind's catalog holds IMAGE mode's screen prior, computed from the same effects
-    tensor (RUN/attfind/effects.npy) as `stylex.explain.screen.screen_order` gives it."""
+def test_attfind_writes_the_screen_prior_of_its_effects(attfind_run):
+    """AttFind writes IMAGE mode's screen prior (RUN/screen.npz) from the same effects tensor
+    and encodings it selects on; the torch engine of the run reads it, export carries it."""
     import numpy as np
     from safetensors.torch import load_file
 
-    from stylex.explain.screen import screen_order
+    from stylex.explain.screen import ScreenPrior
+    from stylex.runtime import TorchEngine
 
-    catalog = AttributeCatalog.load(attfind_run)
     enc = load_file(str(attfind_run / "attfind" / "encoded.safetensors"))
     effects = torch.from_numpy(np.load(attfind_run / "attfind" / "effects.npy"))
-    expected = screen_order(effects, enc["logits"], enc["logits"].argmax(dim=1))
-    assert catalog.screen == {catalog.class_names[c]: e for c, e in expected.items()}
-    assert all(catalog.screen.values())
+    expected = ScreenPrior.from_effects(effects, enc["logits"], enc["conv"])
+    engine = TorchEngine.from_run(attfind_run)
+    assert engine.screen_prior is not None
+    assert torch.equal(engine.screen_prior.best, expected.best)
+    assert torch.equal(engine.screen_prior.styles, expected.styles)
+    (attfind_run / "screen.npz").write_bytes(b"broken")
+    try:
+        with pytest.raises(CheckpointError, match=r"is not a screen prior.*rerun `stylex attfind`"):
+            TorchEngine.from_run(attfind_run)
+    finally:
+        (attfind_run / "screen.npz").write_bytes(expected.to_bytes())
 
 
 @torch.no_grad()

@@ -1,9 +1,10 @@
-"""IMAGE mode's screen prior: how it is measured (`screen_order`, `exact_effects`), stored (the
-catalog's "screen"), merged with the gradient's screen, and written into a new model version
-(`stylex screen`)."""
+"""IMAGE mode's screen prior: how it is measured (`ScreenPrior.from_effects`, `exact_effects`),
+which edits it offers an image, its file, its merge with the gradient's screen, and `stylex
+screen` writing it into a new model version."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -12,54 +13,65 @@ import pytest
 import torch
 
 from stylex.cli import main
-from stylex.errors import CheckpointError
 from stylex.explain.attributes import Attribute, StyleStats, apply_attributes
-from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.explainer import merge_screens
-from stylex.explain.screen import exact_effects, screen_order
+from stylex.explain.screen import ScreenPrior, exact_effects
 from stylex.runtime import OrtEngine
-from stylex.runtime.model_dir import read_model_dir, shipped_model_dir
+from stylex.runtime.model_dir import ModelDirError, read_model_dir, shipped_model_dir
 
 
-def _effects(num_images=6, num_coords=5):
-    """Binary effects where edit (k=3, d=1) raises class 1 most on every image, (k=1, d=0) is
-    second, and class 0 is raised most by (k=2, d=0)."""
-    eff = torch.zeros(num_images, 2, num_coords, 2)
-    eff[:, 1, 3, 1] = 3.0
-    eff[:, 0, 1, 1] = 1.0
-    eff[:, 0, 2, 0] = 2.0
-    return eff
-
-
-def test_screen_order_ranks_by_votes_among_the_other_class():
-    eff = _effects()
-    base = torch.tensor([[2.0, -2.0]] * 3 + [[-2.0, 2.0]] * 3)  # 3 images of each class
-    order = screen_order(eff, base, base.argmax(dim=1), top=2)
-    assert order[1][:2] == [(3, 1), (1, 0)]
-    assert order[0][0] == (2, 0)
-    # Edits that never raise the class are not kept at all.
-    assert (0, 0) not in order[1] and len(order[1]) == 2
-
-
-def test_screen_order_counts_only_images_not_of_the_class():
-    eff = _effects()
-    # The images already of class 1 would vote for (k=4, d=1); they must not count.
-    eff[3:, 1, 4, 1] = 9.0
+def _prior(**kw) -> ScreenPrior:
+    """Six binary reference images along one coordinate: images 0-2 (class 0) near styles 0,
+    images 3-5 (class 1) near styles 10. Toward class 1, (k=3, d=1) is best on images 0 and 1,
+    (k=2, d=1) on image 2; toward class 0, (k=4, d=0) on every class-1 image."""
+    styles = torch.tensor([[0.0], [1.0], [5.0], [10.0], [11.0], [12.0]]).repeat(1, 5)
+    eff = torch.zeros(6, 2, 5, 2)
+    eff[[0, 1], 1, 3, 1] = 3.0
+    eff[2, 1, 2, 1] = 3.0
+    eff[:, 0, 1, 1] = 1.0  # second best toward class 1 everywhere
+    eff[3:, 0, 4, 0] = 2.0
     base = torch.tensor([[2.0, -2.0]] * 3 + [[-2.0, 2.0]] * 3)
-    order = screen_order(eff, base, base.argmax(dim=1), top=1)
-    assert order[1][0] == (3, 1)
+    return ScreenPrior.from_effects(eff, base, styles, **kw)
 
 
-def test_screen_order_breaks_vote_ties_by_the_mean_rise():
-    eff = torch.zeros(2, 2, 3, 2)
-    eff[0, 1, 0, 1], eff[1, 1, 1, 1] = 1.0, 4.0  # one vote each; (1, 1) rises more
-    base = torch.tensor([[1.0, -1.0], [1.0, -1.0]])
-    assert screen_order(eff, base, base.argmax(dim=1), top=1)[1][:2] == [(1, 1), (0, 1)]
+def test_the_nearest_reference_images_vote_first():
+    prior = _prior(top=1, neighbours=1)
+    assert prior.predicted.tolist() == [0, 0, 0, 1, 1, 1]
+    assert prior.best[0, 1].tolist() == [1 * 5 + 3]  # flat j = d * S + k
+    # Nearest to image 2: its own best first, then what the other class-0 images voted for.
+    assert prior.edits(torch.full((5,), 5.0), target=1, count=3) == [(2, 1), (3, 1)]
+    assert prior.edits(torch.zeros(5), target=1, count=3) == [(3, 1), (2, 1)]
+    # Only images not of the target class vote: toward class 0, the class-1 images.
+    assert prior.edits(torch.zeros(5), target=0, count=1) == [(4, 0)]
+    # A tie among the nearest goes to the votes of all: image 2's top 2 holds (2, 1) and
+    # (1, 0), and every class-0 image has (1, 0) in its top 2.
+    prior = _prior(top=2, neighbours=1)
+    assert prior.edits(torch.full((5,), 5.0), target=1, count=3) == [(1, 0), (2, 1), (3, 1)]
 
 
-def test_screen_order_refuses_mismatched_shapes():
+def test_edits_no_reference_image_found_are_not_offered():
+    assert len(_prior(top=1, neighbours=3).edits(torch.zeros(5), target=1, count=10)) == 2
+
+
+def test_the_prior_file_round_trips_and_bad_files_are_refused():
+    prior = _prior()
+    back = ScreenPrior.from_bytes(prior.to_bytes(), num_coords=5, num_classes=2)
+    assert torch.equal(back.best, prior.best) and torch.equal(back.styles, prior.styles)
+    assert back.neighbours == prior.neighbours and back.describe() == prior.describe()
+    with pytest.raises(ValueError, match=r"styles \[6, 5\], expected \[N >= 1, 7\]"):
+        ScreenPrior.from_bytes(prior.to_bytes(), num_coords=7, num_classes=2)
+    with pytest.raises(ValueError, match=r"best \[6, 2, 10\], expected \[6, 3, T >= 1\]"):
+        ScreenPrior.from_bytes(prior.to_bytes(), num_coords=5, num_classes=3)
+    with pytest.raises(ValueError, match="is not a screen prior"):
+        ScreenPrior.from_bytes(b"not a zip", num_coords=5, num_classes=2)
+    bad = dataclasses.replace(prior, best=prior.best + 100)
+    with pytest.raises(ValueError, match=r"edits outside \[0, 10\)"):
+        ScreenPrior.from_bytes(bad.to_bytes(), num_coords=5, num_classes=2)
+
+
+def test_from_effects_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match=r"\[N, 2, S, C\]"):
-        screen_order(torch.zeros(2, 2, 3, 2), torch.zeros(3, 2), torch.zeros(2))
+        ScreenPrior.from_effects(torch.zeros(2, 2, 3, 2), torch.zeros(3, 2), torch.zeros(2, 3))
 
 
 def test_exact_effects_match_editing_one_coordinate_at_a_time():
@@ -101,47 +113,16 @@ def test_merge_screens_fills_from_the_gradient_when_the_prior_runs_out():
     assert merge_screens(first_order, [], 3) == first_order[:3]
 
 
-def test_catalog_keeps_its_screen_through_json_and_reads_old_catalogs():
-    catalog = read_model_dir(shipped_model_dir()).catalog
-    data = catalog.to_json()
-    data["screen"] = {"red": [[5, 1], [7, 0]]}
-    back = AttributeCatalog.from_json(data)
-    assert back.screen == {"red": [(5, 1), (7, 0)]}
-    assert [(a.key, a.layer) for a in back.screen_for("red")] == [
-        ((5, 1), catalog.style_layout.locate(5)[0]), ((7, 0), catalog.style_layout.locate(7)[0])
-    ]  # fmt: skip
-    assert back.screen_for("not_red") == []
-    assert AttributeCatalog.from_json(back.to_json()).screen == back.screen
-    del data["screen"]
-    assert AttributeCatalog.from_json(data).screen == {}
-
-
-@pytest.mark.parametrize(
-    "screen, message",
-    [
-        ({"blue": [[1, 0]]}, "class 'blue'"),
-        ({"red": [[1, 2]]}, r"\[1, 2\] is not"),
-        ({"red": [[100000, 0]]}, r"index in \[0, 416\)"),
-        ({"red": [["1", 0]]}, "is not"),
-        ([[1, 0]], "screen is a list"),
-    ],
-)
-def test_a_malformed_screen_is_refused_by_name(screen, message):
-    data = read_model_dir(shipped_model_dir()).catalog.to_json()
-    data["screen"] = screen
-    with pytest.raises(CheckpointError, match=message):
-        AttributeCatalog.from_json(data, "m.json")
-
-
 @pytest.fixture()
 def model_copy(tmp_path):
     folder = tmp_path / "store" / "shapes32" / "1"
     shutil.copytree(shipped_model_dir(), folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["version"] = "1"
-    manifest["catalog"].pop("screen", None)  # as a model exported before the prior existed
-    for record in ("screened_from", "labelled_from"):
-        manifest.pop(record, None)
+    for key in ("screen", "screened_from", "labelled_from"):  # as a model without a prior
+        manifest.pop(key, None)
+    manifest["files"].pop("screen.npz", None)
+    (folder / "screen.npz").unlink(missing_ok=True)
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
@@ -151,17 +132,28 @@ def test_stylex_screen_writes_a_new_version_with_the_prior(model_copy, capsys):
     assert main(["screen", str(model_copy), "--num-images", "3", "--no-progress"]) == 0
     out = json.loads(capsys.readouterr().out)
     new = model_copy.parent / "2"
-    assert out["written"] == str(new) and out["images"] == 3
+    assert out["written"] == str(new) and out["num_images"] == 3
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model_copy.iterdir()}
     assert after == before  # the old version is never rewritten
     model = read_model_dir(new)
     assert model.manifest["screened_from"]["version"] == "1"
     assert "labelled_from" not in model.manifest
-    assert set(model.catalog.screen) == {"not_red", "red"}
-    assert all(model.catalog.screen.values())
-    # The two directions of one coordinate are different edits; each class holds its own.
-    red = model.catalog.screen_for("red")
-    assert len({a.key for a in red}) == len(red)
+    assert (
+        model.manifest["screen"]["file"] == "screen.npz" and "screen.npz" in model.manifest["files"]
+    )
+    assert model.manifest["screen"]["num_images"] == 3 and model.manifest["screen"]["seed"] == 1000
+    assert model.screen is not None and model.screen.styles.shape == (3, 416)
+    # Every reference image keeps its best edits toward both classes.
+    assert model.screen.best.shape[:2] == (3, 2)
+    assert OrtEngine.load(new, device="cpu").screen_prior is not None
+
+
+def test_a_tampered_prior_fails_the_model_load(model_copy, tmp_path):
+    assert main(["screen", str(model_copy), "--num-images", "2", "--no-progress"]) == 0
+    new = model_copy.parent / "2"
+    (new / "screen.npz").write_bytes(b"x" * (new / "screen.npz").stat().st_size)
+    with pytest.raises(ModelDirError, match="does not match its manifest sha256"):
+        read_model_dir(new)
 
 
 def test_image_mode_evaluates_the_prior_edits(model_copy):
@@ -188,7 +180,9 @@ def test_image_mode_evaluates_the_prior_edits(model_copy):
     outsider = next(
         (k, d) for k in range(416) for d in (0, 1) if not was_evaluated(rows_plain, (k, d))
     )
-    engine.catalog.screen = {"red": [outsider]}
+    red = engine.class_names.index("red")
+    best = torch.full((1, 2, 1), outsider[1] * 416 + outsider[0])
+    engine.screen_prior = ScreenPrior(conv, torch.ones(416), torch.tensor([1 - red]), best)
     evaluated.clear()
     engine.explain(x, top_k=4, mode="image", num_candidates=8, target="red")
     rows_prior = torch.cat(evaluated)

@@ -12,6 +12,7 @@ import torch
 from stylex.cli import main
 from stylex.errors import CheckpointError, InvalidArgumentError
 from stylex.explain.catalog import AttributeCatalog
+from stylex.explain.screen import SCREEN_FILE
 from stylex.export import export_run, graph_parity
 from stylex.rundir import load_run
 from stylex.runtime import MANIFEST_NAME, SCHEMA_VERSION, read_model_dir
@@ -32,7 +33,9 @@ def model_dir(run_dir):
 
 
 def test_model_dir_holds_checked_single_file_graphs(model_dir):
-    assert sorted(p.name for p in model_dir.iterdir()) == sorted([*GRAPH_FILES, MANIFEST_NAME])
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(
+        [*GRAPH_FILES, MANIFEST_NAME, SCREEN_FILE]
+    )
     assert not [p for p in model_dir.parent.iterdir() if p.name.startswith(".")]  # no temp left
     for file in GRAPH_FILES:
         onnx.checker.check_model(str(model_dir / file), full_check=True)
@@ -62,8 +65,12 @@ def test_manifest_records_model_catalog_checksums_and_provenance(run_dir, model_
     assert m["provenance"]["data"]["spec"] == "shapes"
     assert m["provenance"]["stylex_version"]
     assert m["created"]
-    assert m["files"] == {f: file_entry(model_dir / f) for f in GRAPH_FILES}
-    assert read_model_dir(model_dir).catalog.class_names == m["class_names"]
+    assert m["files"] == {f: file_entry(model_dir / f) for f in [*GRAPH_FILES, SCREEN_FILE]}
+    model = read_model_dir(model_dir)
+    assert model.catalog.class_names == m["class_names"]
+    # AttFind's screen prior, byte for byte, described in the manifest.
+    assert (model_dir / SCREEN_FILE).read_bytes() == (run_dir / SCREEN_FILE).read_bytes()
+    assert m["screen"] == {"file": SCREEN_FILE, **model.screen.describe(), "measured_on": "attfind"}
 
 
 def test_manifest_names_the_classifier_by_file_and_sha256(run_dir, model_dir, shapes_classifier):

@@ -120,7 +120,14 @@ def test_fp16_refused_without_an_accepted_variant(run_dir, tmp_path, monkeypatch
     assert m["fp16_check"]["same_top_k_set"] < 1.0
     assert "variants" not in m
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(
-        ["classifier.onnx", "encoder.onnx", "style.onnx", "synthesis.onnx", MANIFEST_NAME]
+        [
+            "classifier.onnx",
+            "encoder.onnx",
+            "style.onnx",
+            "synthesis.onnx",
+            "screen.npz",
+            MANIFEST_NAME,
+        ]
     )
     with pytest.raises(ModelDirError, match="has no fp16 variant"):
         OrtEngine.load(model_dir, device="cpu", precision="fp16")

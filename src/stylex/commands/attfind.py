@@ -220,7 +220,7 @@ def run_attfind(
     from stylex.explain.attfind import find_attributes
     from stylex.explain.attributes import Attribute, StyleStats
     from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
-    from stylex.explain.screen import screen_order
+    from stylex.explain.screen import SCREEN_FILE, ScreenPrior
 
     settings = (settings or AttFindSettings()).validate()
     work = ctx.run_dir / WORK_DIR
@@ -251,9 +251,6 @@ def run_attfind(
             attrs.append(Attribute.at(layout, k, d, mean_effect=float(score), flip_rate=flip))
         classes[ctx.class_names[c]] = attrs
     seconds = json.loads((work / "progress.json").read_text()).get("seconds", 0.0)
-    # IMAGE mode's screen prior comes from the same exact effects (no more networks run).
-    # With --screen-top the unscreened edits are 0 and rank last: the prior is then thinner.
-    screen = screen_order(effects, enc["logits"], predicted)
     catalog = AttributeCatalog(
         class_names=ctx.class_names,
         classes=classes,
@@ -266,8 +263,12 @@ def run_attfind(
             "run_step": ctx.run.step,
         },
         layout=layout.to_json(),
-        screen={ctx.class_names[c]: edits for c, edits in screen.items()},
     )
+    # IMAGE mode's screen prior (RUN/screen.npz) comes from the same exact effects and styles
+    # (no more networks run). With --screen-top the unscreened edits are 0: a thinner prior.
+    prior = ScreenPrior.from_effects(effects, enc["logits"], enc["conv"])
+    with atomic_path(ctx.run_dir / SCREEN_FILE) as tmp:
+        tmp.write_bytes(prior.to_bytes())
     catalog.save(ctx.run_dir / CATALOG_NAME)
     return catalog
 

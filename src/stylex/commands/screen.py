@@ -1,11 +1,12 @@
 """`stylex screen`: give an exported model IMAGE mode's screen prior, as a new model version.
 
-AttFind writes the prior into a run's catalog from the exact effects it measures anyway; a model
-exported before that (or from someone else's run) gets it here: every edit of `--num-images`
-images is applied and classified exactly with the model's own ONNX graphs (`--engine ort`), the
-edits most often among an image's best are kept per class (`stylex.explain.screen`), and a new
-version is written beside the old one, which is never touched. `--names` adds attribute names
-to the same new version (as `stylex label` would).
+AttFind writes the prior beside a run's catalog (RUN/screen.npz) from the exact effects it
+measures anyway, and `stylex export` carries it into the model; a model exported without one
+(or from someone else's run) gets it here: every edit of `--num-images` images is applied and
+classified exactly with the model's own ONNX graphs, each image's best edits toward every class
+are kept with its styles (`stylex.explain.screen`), and a new version is written beside the old
+one, which is never touched. `--names` adds attribute names to the same new version (as
+`stylex label` would).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from stylex.explain.labels import read_labels
-    from stylex.explain.screen import DEFAULT_TOP, exact_effects, screen_order
+    from stylex.explain.screen import ScreenPrior, exact_effects
     from stylex.export.relabel import screen_model
     from stylex.runtime import OrtEngine
 
@@ -84,16 +85,14 @@ def run(args: argparse.Namespace) -> int:
         engine.synthesize_classify, conv, rgb, engine.catalog.stats,
         batch_size=args.batch_size, progress=progress,
     )  # fmt: skip
-    order = screen_order(effects, base, base.argmax(dim=1))
-    screen = {engine.class_names[c]: edits for c, edits in order.items()}
-    measured_on.update(num_images=int(x.shape[0]), top=DEFAULT_TOP, shift=1.0)
+    prior = ScreenPrior.from_effects(effects, base, conv)
+    measured_on.update(shift=1.0)
     written = screen_model(
-        args.model_dir, screen, labels=labels, measured_on=measured_on, version=args.version,
+        args.model_dir, prior, labels=labels, measured_on=measured_on, version=args.version,
         out=args.out,
     )  # fmt: skip
     print(json.dumps({
-        "written": str(written), "images": int(x.shape[0]),
-        "edits_per_class": {c: len(e) for c, e in screen.items()},
+        "written": str(written), **prior.describe(),
         "labelled": len(labels or {}), "seconds": round(time.perf_counter() - t0, 1),
     }, indent=2))  # fmt: skip
     return 0

@@ -8,8 +8,8 @@ over a backend's primitives (`Backend`), so every backend gives the same explana
 An image's candidate attributes come from the catalog (CATALOG mode: the class-level attributes
 of its target), from its own StyleSpace (IMAGE mode: a first-order screen of every coordinate in
 both directions, from one gradient of log P(target); half of the `num_candidates` exact
-evaluations go to its best, the other half to the catalog's screen prior, the edits most often
-best on other images of the class, and the catalog's attributes are evaluated too), or, with
+evaluations go to its best, the other half to the screen prior, the edits that were best on the
+reference images nearest to this one, and the catalog's attributes are evaluated too), or, with
 `exhaustive`, from the backend's exact search of every edit. Either way the candidates are
 applied and classified exactly, the best `top_k` returned, and those of them that work together
 give the joint counterfactual.
@@ -31,6 +31,7 @@ from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.effects import first_order_effects
 from stylex.explain.explanation import Counterfactual, Explanation, JointCounterfactual
 from stylex.explain.options import CATALOG, IMAGE, PREDICTED, RUNNER_UP, ExplainOptions
+from stylex.explain.screen import ScreenPrior
 from stylex.models.stylespace import StyleLayout
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def screen_candidates(
 
 def merge_screens(
     first_order: list[Attribute],  # the gradient screen's best, best first
-    prior: list[Attribute],  # the catalog's screen prior for the target, most often best first
+    prior: list[Attribute],  # the screen prior's edits for the image, most votes first
     count: int,  # how many edits to evaluate exactly
 ) -> list[Attribute]:
     """IMAGE mode's candidates: the gradient's best half of `count`, then the prior's edits
@@ -228,6 +229,7 @@ def _explain(
     options: list[ExplainOptions],
     search: ImageSearch | None,
     gradient: StyleGradient | None,
+    prior: ScreenPrior | None,
     batch_size: int,
 ) -> list[Explanation]:
     x = torch.stack(images).detach().float().cpu()
@@ -244,8 +246,10 @@ def _explain(
         grad = gradient(conv[rows], rgb[rows], torch.tensor([targets[i] for i in screened]))
         counts = [max(options[i].num_candidates, options[i].top_k) for i in screened]
         found = screen_candidates(grad, conv[rows], catalog.stats, counts, catalog.style_layout)
+        layout = catalog.style_layout
         for i, attrs, count in zip(screened, found, counts, strict=True):
-            attrs = merge_screens(attrs, catalog.screen_for(targets[i]), count)
+            voted = prior.edits(conv[i], targets[i], count) if prior is not None else []
+            attrs = merge_screens(attrs, [Attribute.at(layout, k, d) for k, d in voted], count)
             # The catalog's attributes stay candidates: an image's best edit is never worse
             # than CATALOG mode's, at the price of the catalog's few exact edits.
             keys = {a.key for a in attrs}
@@ -296,6 +300,7 @@ def explain_batch(
     resolution: int,  # px, of the backend's networks
     search: ImageSearch | None = None,  # needed by options.exhaustive
     gradient: StyleGradient | None = None,  # needed by IMAGE mode
+    prior: ScreenPrior | None = None,  # IMAGE mode's screen prior; None: the gradient alone
     batch_size: int = 64,  # counterfactuals per synthesis + classifier call
 ) -> list[Explanation | Exception]:
     """Explain images together, each with its own options: per image, its `Explanation` or
@@ -338,7 +343,7 @@ def explain_batch(
         try:
             exps = _explain(
                 backend, catalog, [images[i] for i in group], [options[i] for i in group],
-                search, gradient, batch_size,
+                search, gradient, prior, batch_size,
             )  # fmt: skip
         except Exception as exc:
             if len(group) > 1:  # find the item that failed: run each alone

@@ -14,8 +14,8 @@ The search mode decides where an image's candidate attributes come from:
     "catalog"   the catalog's class-level attributes for the target (AttFind over many images)
     "image"     this image's own StyleSpace: every coordinate in both directions is ranked by a
                 first-order screen; `num_candidates` edits are evaluated exactly, half the
-                screen's best, half the catalog's screen prior (the edits most often best on
-                other images of the class), with the catalog's attributes
+                screen's best, half the screen prior (the edits best on the reference images
+                nearest to this one), with the catalog's attributes
 """
 
 from __future__ import annotations

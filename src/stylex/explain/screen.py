@@ -1,70 +1,161 @@
-"""The screen prior: which StyleSpace edits tend to be an image's best, per target class.
+"""The screen prior: which StyleSpace edits were best on the images most like this one.
 
 IMAGE mode ranks all 2 * S edits of an image by a first-order prediction (one gradient) and
 evaluates the best exactly. The prediction misses edits whose effect is not monotone along the
-edit (a small step lowers P(target), the full step raises it): measured on the shipped model,
-the gradient alone puts an exact top-5 edit that moves P(target) by >= 0.01 outside its top 32
-on 24 % of held-out images. The prior fills half of the exact evaluations with the edits that
-were most often among an image's exact top `top` over many images of the class' non-members,
-measured once (by AttFind, or by `stylex screen` on an exported model), so the two halves catch
-what the other misses (docs/explain-path.md has the figures).
+edit (a small step lowers P(target), the full step raises it): on the shipped model the gradient
+alone put an exact top-5 edit that moves P(target) by >= 0.01 outside its top 32 on a quarter of
+held-out images. The prior fills the other half of the exact evaluations from reference images
+whose every edit was applied exactly once (AttFind's images, or those `stylex screen` measures):
+per reference image and class, its `top` best edits by the rise of log P(class). For an image,
+the `neighbours` reference images nearest in StyleSpace (coordinates scaled by their standard
+deviation) vote with their best edits toward the target; ties go to the votes of all reference
+images (docs/image-mode.md has the figures).
 
-    screen_order(effects, base_logits, predicted)  -> class -> [(k, d)], most often best first
-    exact_effects(backend, conv, rgb, stats)       -> the effects tensor of every edit, exactly
+    ScreenPrior.from_effects(effects, base_logits, conv)  -> the prior, from AttFind's tensor
+    prior.edits(conv, target, count)                        -> [(k, d)], most votes first
+    exact_effects(synthesize_classify, conv, rgb, stats)    -> the effects tensor, exactly
+    ScreenPrior.to_bytes() / from_bytes()                   -> the `screen.npz` file
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from stylex.explain.attributes import StyleStats
 
-DEFAULT_TOP = 5  # an edit gets a vote from each image whose exact top-`top` holds it
-DEFAULT_KEEP = 128  # edits kept per class, more than any sensible num_candidates / 2
+SCREEN_FILE = "screen.npz"  # in a run directory and in an exported model directory
+DEFAULT_TOP = 10  # best edits kept per reference image and class
+DEFAULT_NEIGHBOURS = 10  # reference images that vote for an image's candidates
 
 SynthesizeClassify = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def screen_order(
-    effects: torch.Tensor,  # [N, 2, S, C] logit changes of each edit (AttFind's tensor)
-    base_logits: torch.Tensor,  # [N, C] logits of each image's reconstruction
-    predicted: torch.Tensor,  # [N] the classifier's class of each image
-    *,
-    top: int = DEFAULT_TOP,
-    keep: int = DEFAULT_KEEP,
-) -> dict[int, list[tuple[int, int]]]:
-    """Per class c, the edits (k, d) ranked by how many images not predicted as c have them in
-    their exact top `top` by the rise of log P(c), ties by the mean positive rise. Only edits
-    with a vote or a positive mean rise are kept, at most `keep`. Flat index j = d * S + k."""
-    if effects.ndim != 4 or effects.shape[1] != 2 or base_logits.shape != (
-        effects.shape[0], effects.shape[3]
-    ):  # fmt: skip
-        raise ValueError(
-            f"effects {list(effects.shape)} and base logits {list(base_logits.shape)}: expected "
-            "[N, 2, S, C] and [N, C]"
+@dataclass
+class ScreenPrior:
+    """Reference images, each with its best edits toward every class."""
+
+    styles: torch.Tensor  # [N, S] float32 conv styles of the reference reconstructions
+    scale: torch.Tensor  # [S] float32 per-coordinate scale of the distance (the styles' std)
+    predicted: torch.Tensor  # [N] long: the class of each reference reconstruction
+    best: torch.Tensor  # [N, C, T] long: flat edits j = d * S + k, best first, toward class c
+    neighbours: int = DEFAULT_NEIGHBOURS
+
+    @property
+    def num_coords(self) -> int:
+        return int(self.styles.shape[1])
+
+    @classmethod
+    def from_effects(
+        cls,
+        effects: torch.Tensor,  # [N, 2, S, C] logit changes of every edit (AttFind's tensor)
+        base_logits: torch.Tensor,  # [N, C] logits of each reconstruction
+        conv: torch.Tensor,  # [N, S] its conv styles
+        *,
+        top: int = DEFAULT_TOP,
+        neighbours: int = DEFAULT_NEIGHBOURS,
+    ) -> ScreenPrior:
+        if (
+            effects.ndim != 4 or effects.shape[1] != 2
+            or base_logits.shape != (effects.shape[0], effects.shape[3])
+            or conv.shape != (effects.shape[0], effects.shape[2])
+        ):  # fmt: skip
+            raise ValueError(
+                f"effects {list(effects.shape)}, base logits {list(base_logits.shape)} and "
+                f"styles {list(conv.shape)}: expected [N, 2, S, C], [N, C] and [N, S]"
+            )
+        num_images, _, num_coords, num_classes = effects.shape
+        base = base_logits.double()
+        log_p0 = torch.log_softmax(base, dim=1)  # [N, C]
+        best = torch.empty(num_images, num_classes, min(top, 2 * num_coords), dtype=torch.long)
+        for c in range(num_classes):  # one class at a time bounds the float64 copy
+            log_p = torch.log_softmax(base[:, None, None, :] + effects.double(), dim=3)[..., c]
+            gains = (log_p - log_p0[:, c, None, None]).reshape(num_images, 2 * num_coords)
+            best[:, c] = gains.topk(best.shape[2], dim=1).indices
+        styles = conv.float()
+        scale = styles.std(dim=0) if num_images > 1 else torch.ones(num_coords)
+        return cls(styles, scale.clamp_min(1e-6), base.argmax(dim=1), best, neighbours)
+
+    def edits(
+        self,
+        conv: torch.Tensor,  # [S] styles of the image being explained
+        target: int,  # the class whose probability should rise
+        count: int,  # how many edits at most
+    ) -> list[tuple[int, int]]:
+        """The edits (k, d) the image's nearest reference images found best toward `target`:
+        most votes of the nearest first, then the votes of all reference images. Only the
+        reference images not of class `target` vote (those an explanation toward it is for),
+        unless every one is."""
+        rows = (self.predicted != target).nonzero().flatten()
+        if rows.numel() == 0:
+            rows = torch.arange(self.styles.shape[0])
+        picks = self.best[rows, target]  # [n, T]
+        dist = (((self.styles[rows] - conv.float()) / self.scale) ** 2).sum(dim=1)
+        near = dist.topk(min(self.neighbours, rows.numel()), largest=False).indices
+        size = 2 * self.num_coords
+        near_votes, all_votes = _votes(picks[near], size), _votes(picks, size)
+        order = np.lexsort((-all_votes.numpy(), -near_votes.numpy()))  # near first, then all
+        kept = [int(j) for j in order[:count] if all_votes[j] > 0]
+        return [(j % self.num_coords, j // self.num_coords) for j in kept]
+
+    def describe(self) -> dict[str, int]:
+        """What a manifest records of it."""
+        return {"num_images": int(self.styles.shape[0]), "neighbours": self.neighbours,
+                "top": int(self.best.shape[2])}  # fmt: skip
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(
+            buf, styles=self.styles.numpy().astype(np.float32),
+            scale=self.scale.numpy().astype(np.float32),
+            predicted=self.predicted.numpy().astype(np.int64),
+            best=self.best.numpy().astype(np.int32), neighbours=np.int64(self.neighbours),
+        )  # fmt: skip
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, *, num_coords: int, num_classes: int, source: str = SCREEN_FILE
+    ) -> ScreenPrior:
+        """Read a `screen.npz`; ValueError names what does not fit this model."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as f:
+                arrays = {k: f[k] for k in ("styles", "scale", "predicted", "best", "neighbours")}
+        except (OSError, KeyError, ValueError, EOFError) as exc:
+            raise ValueError(f"{source} is not a screen prior ({exc})") from None
+        styles, best = arrays["styles"], arrays["best"]
+        n = styles.shape[0] if styles.ndim == 2 else -1
+        problems = []
+        if styles.ndim != 2 or styles.shape[1] != num_coords or n < 1:
+            problems.append(f"styles {list(styles.shape)}, expected [N >= 1, {num_coords}]")
+        elif arrays["scale"].shape != (num_coords,) or arrays["predicted"].shape != (n,):
+            problems.append("scale / predicted do not match the styles")
+        elif best.ndim != 3 or best.shape[:2] != (n, num_classes) or best.shape[2] < 1:
+            problems.append(f"best {list(best.shape)}, expected [{n}, {num_classes}, T >= 1]")
+        elif best.min() < 0 or best.max() >= 2 * num_coords:
+            problems.append(f"best holds edits outside [0, {2 * num_coords})")
+        elif arrays["predicted"].min() < 0 or arrays["predicted"].max() >= num_classes:
+            problems.append(f"predicted holds classes outside [0, {num_classes})")
+        elif int(arrays["neighbours"]) < 1:
+            problems.append("neighbours must be >= 1")
+        if problems:
+            raise ValueError(f"{source}: {problems[0]}")
+        return cls(
+            torch.from_numpy(styles.astype(np.float32)),
+            torch.from_numpy(arrays["scale"].astype(np.float32)),
+            torch.from_numpy(arrays["predicted"].astype(np.int64)),
+            torch.from_numpy(best.astype(np.int64)),
+            int(arrays["neighbours"]),
         )
-    num_images, _, num_coords, num_classes = effects.shape
-    base = base_logits.double()
-    out: dict[int, list[tuple[int, int]]] = {}
-    for c in range(num_classes):
-        rows = predicted != c
-        if not bool(rows.any()):  # every image is c already: rank over all of them
-            rows = torch.ones(num_images, dtype=torch.bool)
-        eff = effects[rows].double()  # [n, 2, S, C]
-        b = base[rows]
-        log_p = torch.log_softmax(b[:, None, None, :] + eff, dim=3)[..., c]
-        gains = (log_p - torch.log_softmax(b, dim=1)[:, c, None, None]).reshape(-1, 2 * num_coords)
-        votes = torch.zeros(2 * num_coords, dtype=torch.float64)
-        best = gains.topk(min(top, gains.shape[1]), dim=1).indices
-        votes.index_add_(0, best.flatten(), torch.ones(best.numel(), dtype=torch.float64))
-        mean_rise = gains.clamp_min(0).mean(dim=0)
-        order = np.lexsort((-mean_rise.numpy(), -votes.numpy()))  # votes first, then the rise
-        picked = [int(j) for j in order if votes[j] > 0 or mean_rise[j] > 0][:keep]
-        out[c] = [(j % num_coords, j // num_coords) for j in picked]
-    return out
+
+
+def _votes(picks: torch.Tensor, size: int) -> torch.Tensor:
+    """[size] how often each edit appears in `picks` (any shape)."""
+    return torch.zeros(size).index_add_(0, picks.flatten(), torch.ones(picks.numel()))
 
 
 @torch.no_grad()

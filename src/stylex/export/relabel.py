@@ -18,6 +18,7 @@ from typing import Any
 
 from stylex.errors import InvalidArgumentError
 from stylex.explain.labels import Key, apply_labels
+from stylex.explain.screen import SCREEN_FILE, ScreenPrior
 from stylex.export.versions import check_name, new_version_dir
 from stylex.fileio import write_json
 from stylex.runtime.model_dir import (
@@ -26,6 +27,7 @@ from stylex.runtime.model_dir import (
     ModelDirError,
     file_entry,
     read_model_dir,
+    sha256_bytes,
 )
 
 
@@ -52,29 +54,35 @@ def label_model(
 
 def screen_model(
     model_dir: str | Path,
-    screen: dict[str, list[tuple[int, int]]],  # class name -> edits (stylex.explain.screen)
+    prior: ScreenPrior,  # measured on the model (stylex.explain.screen)
     *,
     labels: dict[Key, str] | None = None,  # names too, in the same new version
-    measured_on: dict[str, Any] | None = None,  # what the prior was measured on (data, seed,
-    # images): kept as the catalog's settings["screen"]
+    measured_on: dict[str, Any] | None = None,  # what the prior was measured on (data, seed)
     version: str | None = None,
     out: str | Path | None = None,
 ) -> Path:
-    """Write a new version of `model_dir` whose catalog carries IMAGE mode's screen prior
-    (and `labels`, when given); return its folder."""
+    """Write a new version of `model_dir` with IMAGE mode's screen prior (`screen.npz`, listed
+    in the manifest's files and its "screen" section), and `labels` when given; return its
+    folder. A prior the old version had is replaced."""
+    data = prior.to_bytes()
+    ScreenPrior.from_bytes(  # what the new version will read back must fit the model
+        data, num_coords=prior.num_coords, num_classes=prior.best.shape[1]
+    )
 
     def change(model: ModelDir, manifest: dict[str, Any]) -> None:
-        unknown = sorted(set(screen) - set(model.catalog.class_names))
-        if unknown:
-            raise InvalidArgumentError(f"screen for unknown classes {unknown}")
-        manifest["catalog"]["screen"] = {c: [list(e) for e in edits] for c, edits in screen.items()}
-        if measured_on:
-            manifest["catalog"].setdefault("settings", {})["screen"] = dict(measured_on)
+        if prior.best.shape[1] != len(model.class_names):
+            raise InvalidArgumentError(
+                f"screen prior for {prior.best.shape[1]} classes, the model has "
+                f"{len(model.class_names)}"
+            )
+        manifest["screen"] = {"file": SCREEN_FILE, **prior.describe(), **(measured_on or {})}
         if labels:
             _set_labels(model, manifest, labels)
 
     records = ("screened_from", "labelled_from") if labels else ("screened_from",)
-    return derive_model(model_dir, change, records, version=version, out=out)
+    return derive_model(
+        model_dir, change, records, version=version, out=out, extra_files={SCREEN_FILE: data}
+    )
 
 
 def _set_labels(model: ModelDir, manifest: dict[str, Any], labels: dict[Key, str]) -> None:
@@ -91,9 +99,11 @@ def derive_model(
     *,
     version: str | None = None,  # default: the next number
     out: str | Path | None = None,  # default: beside the old version, named `version`
+    extra_files: dict[str, bytes] | None = None,  # written (or replaced) and listed in files
 ) -> Path:
-    """A new version of `model_dir`: the same checked files, the manifest as `change` leaves
-    it, and under each of `records` the old version and its manifest's sha256."""
+    """A new version of `model_dir`: the same checked files (and `extra_files`), the manifest
+    as `change` leaves it, and under each of `records` the old version and its manifest's
+    sha256."""
     model = read_model_dir(model_dir)  # checks every file before anything is copied
     old_manifest = (model.path / MANIFEST_NAME).read_bytes()
     version = version or next_version(str(model.manifest["version"]))
@@ -108,10 +118,16 @@ def derive_model(
             "version": str(model.manifest["version"]),
             "manifest_sha256": hashlib.sha256(old_manifest).hexdigest(),
         }
+    extra_files = extra_files or {}
+    for name, data in extra_files.items():
+        check_name("file", name)
+        manifest["files"][name] = {"sha256": sha256_bytes(data), "size_bytes": len(data)}
     with new_version_dir(target) as tmp:
         for path in sorted(model.path.iterdir()):
             if path.is_file() and path.name != MANIFEST_NAME and not path.name.startswith("."):
                 shutil.copyfile(path, tmp / path.name)
+        for name, data in extra_files.items():
+            (tmp / name).write_bytes(data)
         for name, entry in manifest["files"].items():  # the copies are what was checked
             if file_entry(tmp / name) != {k: entry[k] for k in ("sha256", "size_bytes")}:
                 raise ModelDirError(f"{model.path / name} changed while it was copied")

@@ -17,6 +17,7 @@ import torch
 from stylex.errors import CheckpointError, InvalidArgumentError
 from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
 from stylex.explain.context import load_context
+from stylex.explain.screen import SCREEN_FILE, ScreenPrior
 from stylex.export.graphs import example_inputs, export_graph, graph_modules
 from stylex.export.parity import graph_parity
 from stylex.export.versions import check_name, new_version_dir
@@ -69,7 +70,10 @@ def export_run(
         for graph, (file, _, _) in GRAPHS.items():
             export_graph(graph, modules[graph], inputs[graph], tmp / file, opset)
         files = {file: file_entry(tmp / file) for file, _, _ in GRAPHS.values()}
+        prior = _copy_screen_prior(run_dir, tmp, catalog, files)
         manifest = _manifest(ctx, catalog, name, version, opset, files)
+        if prior is not None:
+            manifest["screen"] = {"file": SCREEN_FILE, **prior.describe(), "measured_on": "attfind"}
         write_json(tmp / MANIFEST_NAME, manifest)
         if fp16:
             _add_fp16_variant(tmp, manifest, ctx, fp16_device, fp16_images)
@@ -127,6 +131,26 @@ def _add_fp16_variant(
             del manifest["files"][file]
             (tmp / file).unlink()
     write_json(tmp / MANIFEST_NAME, manifest)
+
+
+def _copy_screen_prior(
+    run_dir: Path, tmp: Path, catalog: AttributeCatalog, files: dict[str, Any]
+) -> ScreenPrior | None:
+    """RUN/screen.npz (AttFind's, beside the catalog) into the model, checked; None: none."""
+    source = run_dir / SCREEN_FILE
+    if not source.is_file():
+        return None
+    data = source.read_bytes()
+    try:
+        prior = ScreenPrior.from_bytes(
+            data, num_coords=catalog.stats.s_min.numel(), num_classes=len(catalog.class_names),
+            source=str(source),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise CheckpointError(f"{exc}; run `stylex attfind {run_dir}` again") from None
+    (tmp / SCREEN_FILE).write_bytes(data)
+    files[SCREEN_FILE] = file_entry(tmp / SCREEN_FILE)
+    return prior
 
 
 def _check_catalog(

@@ -25,6 +25,7 @@ from stylex.explain.options import (
     ExplainOptions,
     explain_options,
 )
+from stylex.explain.screen import ScreenPrior
 
 
 class InferenceEngine(ABC):
@@ -79,6 +80,7 @@ class InferenceEngine(ABC):
         return None
 
     offers_style_gradient: bool = False  # a backend with `differentiable_logits` sets it
+    screen_prior: ScreenPrior | None = None  # IMAGE mode's prior (a model's or run's screen.npz)
 
     def differentiable_logits(self, conv: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
         """(conv [N, S], rgb [N, T]) -> logits [N, C] in torch ops that autograd follows."""
@@ -120,7 +122,8 @@ class InferenceEngine(ABC):
         """Per image, its explanation or the error that is its answer (see `explain_batch`)."""
         return explain_batch(
             self, self.catalog, images, options, resolution=self.resolution,
-            search=self.image_search, gradient=self.style_gradient, batch_size=self.batch_size,
+            search=self.image_search, gradient=self.style_gradient, prior=self.screen_prior,
+            batch_size=self.batch_size,
         )  # fmt: skip
 
     def explain(

@@ -26,6 +26,7 @@ from typing import Any
 
 from stylex.errors import CheckpointError
 from stylex.explain.catalog import AttributeCatalog
+from stylex.explain.screen import ScreenPrior
 
 MANIFEST_NAME = "manifest.json"
 # The shipped model, relative to the repository root and, in a wheel, to the package: the build
@@ -88,6 +89,7 @@ class ModelDir:
     catalog: AttributeCatalog
     graphs: dict[str, bytes]  # graph name -> ONNX bytes, verified against the manifest
     precision: str = "fp32"  # which variant's graphs `graphs` holds
+    screen: ScreenPrior | None = None  # IMAGE mode's prior, where the manifest has "screen"
 
     @property
     def resolution(self) -> int:
@@ -149,8 +151,28 @@ def read_model_dir(path: str | Path, precision: str = "fp32") -> ModelDir:
     if precision != "fp32":
         graphs.update(_variant_graphs(manifest, manifest_path, precision, contents))
     return ModelDir(
-        path=path, manifest=manifest, catalog=catalog, graphs=graphs, precision=precision
-    )
+        path=path, manifest=manifest, catalog=catalog, graphs=graphs, precision=precision,
+        screen=_screen_prior(manifest, manifest_path, contents),
+    )  # fmt: skip
+
+
+def _screen_prior(
+    manifest: dict[str, Any], manifest_path: Path, contents: dict[str, bytes]
+) -> ScreenPrior | None:
+    """The optional "screen": {"file": "screen.npz", ...} section's prior, checked."""
+    section = manifest.get("screen")
+    if section is None:
+        return None
+    file = section.get("file") if isinstance(section, dict) else None
+    if file not in contents:
+        raise ModelDirError(f"{manifest_path}: screen file {file!r} is not listed in 'files'")
+    try:
+        return ScreenPrior.from_bytes(
+            contents[file], num_coords=len(manifest["catalog"]["stats"]["s_min"]),
+            num_classes=len(manifest["class_names"]), source=str(manifest_path.parent / file),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ModelDirError(str(exc)) from None
 
 
 def _variant_graphs(

@@ -102,6 +102,7 @@ class OrtEngine(InferenceEngine):
     ) -> None:
         self.model = model
         self.catalog = model.catalog
+        self.screen_prior = model.screen
         self.resolution = model.resolution
         self.sessions = sessions
         self.device_id = device_id

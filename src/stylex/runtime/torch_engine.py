@@ -6,10 +6,12 @@ from pathlib import Path
 
 import torch
 
+from stylex.errors import CheckpointError
 from stylex.explain.attributes import Attribute
 from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.effects import EffectEngine
 from stylex.explain.explainer import ImageSearch
+from stylex.explain.screen import SCREEN_FILE, ScreenPrior
 from stylex.models import Encoder, Generator, Styles
 from stylex.runtime.engine import InferenceEngine
 
@@ -32,12 +34,23 @@ class TorchEngine(InferenceEngine):
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "cpu") -> TorchEngine:
-        """A run's G_ema, E, classifier copy and its attribute catalog (RUN/attributes.json)."""
+        """A run's G_ema, E, classifier copy, its attribute catalog (RUN/attributes.json) and
+        IMAGE mode's screen prior where AttFind wrote one (RUN/screen.npz)."""
         from stylex.explain.context import load_context  # loads the classifier too
 
         catalog = AttributeCatalog.load(run_dir)
         ctx = load_context(run_dir, device)
-        return cls(ctx.G, ctx.E, ctx.C, catalog, ctx.device)
+        engine = cls(ctx.G, ctx.E, ctx.C, catalog, ctx.device)
+        path = Path(run_dir) / SCREEN_FILE
+        if path.is_file():
+            try:
+                engine.screen_prior = ScreenPrior.from_bytes(
+                    path.read_bytes(), num_coords=catalog.stats.s_min.numel(),
+                    num_classes=len(catalog.class_names), source=str(path),
+                )  # fmt: skip
+            except ValueError as exc:
+                raise CheckpointError(f"{exc}; rerun `stylex attfind`") from None
+        return engine
 
     @property
     def providers(self) -> list[str]:
