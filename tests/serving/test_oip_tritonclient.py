@@ -73,7 +73,7 @@ def test_tritonclient_against_the_real_server(server, client, images, tmp_path):
 
     assert (got["live"], got["ready"], got["model_ready"]) == (True, True, True)
     assert got["metadata"]["name"] == "shapes32"
-    assert got["metadata"]["versions"] == ["3"]
+    assert got["metadata"]["versions"] == ["4"]
     assert [t["name"] for t in got["metadata"]["inputs"]] == ["image"]
     assert got["metadata"]["inputs"][0]["datatype"] == "BYTES"
 

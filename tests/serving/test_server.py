@@ -83,7 +83,7 @@ def test_stream_in_order_and_bad_item_does_not_stop_it(client, images):
 
 def test_model_info(client, engine):
     info = client.model_info()
-    assert info["name"] == "shapes32" and info["version"] == "3"
+    assert info["name"] == "shapes32" and info["version"] == "4"
     assert info["resolution"] == 32 and info["class_names"] == ["not_red", "red"]
     assert {c["class_name"] for c in info["catalog"]} == {"not_red", "red"}
     first = info["catalog"][0]["attributes"][0]
@@ -121,7 +121,7 @@ def test_oip(server, engine, images):
         stub = oip_grpc.GRPCInferenceServiceStub(channel)
         assert stub.ServerLive(oip.ServerLiveRequest()).live
         assert stub.ServerReady(oip.ServerReadyRequest()).ready
-        assert stub.ModelReady(oip.ModelReadyRequest(name="shapes32", version="3")).ready
+        assert stub.ModelReady(oip.ModelReadyRequest(name="shapes32", version="4")).ready
         assert stub.ServerMetadata(oip.ServerMetadataRequest()).name == "stylex"
         meta = stub.ModelMetadata(oip.ModelMetadataRequest(name="shapes32"))
         assert meta.inputs[0].name == "image" and meta.outputs[0].shape == [-1, 2]
