@@ -35,3 +35,12 @@ def test_demo_serves_the_shipped_model_and_writes_explanations(tmp_path, capsys)
         want = np.asarray(Image.open(png).convert("RGB")).repeat(4, axis=0).repeat(4, axis=1)
         np.testing.assert_array_equal(sheet[top : top + cell, left : left + cell], want)
     assert "contact sheet" in out
+    # The summary names each image's top attribute (the shipped model's names) and what the
+    # joint counterfactual does, as the service answered.
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("sample-")}
+    for folder in folders:
+        result = json.loads((folder / "explanation.json").read_text())
+        top, joint = result["attributes"][0], result["joint"]
+        line = lines[f"{folder.name}.png"]
+        assert top["label"] and f"{top['label']}: {top['layer']} ch {top['channel']}" in line
+        assert line.endswith(f"{joint['effect']:+.3f}  {'yes' if joint['flips'] else 'no'}")

@@ -127,14 +127,23 @@ def write_contact_sheet(results: list[dict[str, Any]], path: Path) -> Path:
 
 
 def summary_lines(results: list[dict[str, Any]]) -> list[str]:
-    lines = [f"{'image':<16}{'predicted':<12}{'target':<10}{'top attribute':<44}{'dP(target)':>10}"]
+    """One line per image: its top attribute and what that one edit does to P(target), and
+    what the joint counterfactual (the attributes that work together, applied at once) does."""
+    lines = [
+        f"{'image':<16}{'predicted':<12}{'target':<10}{'top attribute':<44}{'dP(target)':>10}"
+        f"{'joint dP':>10}  flips"
+    ]
     for r in results:
         top = r["attributes"][0] if r["attributes"] else None
         name = f"{top['layer']} ch {top['channel']} ({top['direction']})" if top else "-"
         if top and top["label"]:
             name = f"{top['label']}: {name}"
         effect = f"{top['effect']:+.3f}" if top else "-"
+        joint = r.get("joint")
+        joint_effect = f"{joint['effect']:+.3f}" if joint else "-"
+        flips = ("yes" if joint["flips"] else "no") if joint else "-"
         lines.append(
             f"{Path(r['image']).name:<16}{r['predicted']:<12}{r['target']:<10}{name:<44}{effect:>10}"
+            f"{joint_effect:>10}  {flips}"
         )
     return lines
