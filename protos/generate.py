@@ -60,6 +60,25 @@ def check_generator() -> None:
         )
 
 
+# The OIP messages live in a descriptor pool of their own: tritonclient and other KServe clients
+# put the same inference.* names into the default pool, and two definitions of one name in one
+# pool refuse to load, so stylex and such a client could not share a process otherwise.
+OWN_POOL = {"inference/grpc_predict_v2.proto"}
+DEFAULT_POOL_LINE = "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile("
+OWN_POOL_LINES = (
+    "# Its own pool, not the default one (protos/generate.py, OWN_POOL): tritonclient puts the\n"
+    "# same inference.* names there.\n"
+    "POOL = _descriptor_pool.DescriptorPool()\n"
+    "DESCRIPTOR = POOL.AddSerializedFile("
+)
+
+
+def _own_pool(text: str, proto: str) -> str:
+    if DEFAULT_POOL_LINE not in text:
+        raise SystemExit(f"protos/generate.py: {proto}'s code does not add to the default pool")
+    return text.replace(DEFAULT_POOL_LINE, OWN_POOL_LINES)
+
+
 def generate(out: Path) -> list[Path]:
     """Run protoc on every proto into `out`; returns the written files."""
     from grpc_tools import protoc
@@ -86,6 +105,8 @@ def generate(out: Path) -> list[Path]:
         for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"):
             path = out / module_dir / f"{stem}{suffix}"
             text = _relative_imports(path.read_text(), module_dir)
+            if proto in OWN_POOL and suffix == "_pb2.py":
+                text = _own_pool(text, proto)
             path.write_text(HEADER.format(proto=proto) + text)
             written.append(path)
     # The repo's formatter, so `ruff format --check src` passes on the committed copy.

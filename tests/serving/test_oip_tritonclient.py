@@ -1,9 +1,11 @@
 """tritonclient[grpc], a common Open Inference Protocol client, installed beside stylex: the
-environment resolves to a working set, and the client talks to the real server.
+environment resolves to a working set, the client talks to the real server, and it shares a
+process with stylex's server modules and client.
 
 tritonclient's generated code defines the same `inference.*` protobuf symbols as stylex's OIP code
-(src/stylex/serving/grpc/gen/inference/), and one process's default descriptor pool cannot hold
-both, so tritonclient runs in its own process here, as a client does against a server.
+(src/stylex/serving/grpc/gen/inference/); stylex keeps its own in a descriptor pool of their own
+(protos/generate.py), so both load in one process. tritonclient runs in a process of its own
+here, with stylex's modules imported before and after it, as a user's script would.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import json, sys
 from pathlib import Path
 
 import numpy as np
+import stylex.serving.server  # stylex's OIP messages loaded first, in the same process
 import tritonclient.grpc as triton
+from stylex.serving.client import ExplainClient
 
 address, image_path, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 top_k = int(sys.argv[4])
@@ -53,6 +57,8 @@ answers = {
     "target": [b.decode() for b in result.as_numpy("target")],
     "num_counterfactuals": int(sum(1 for png in counterfactuals[0] if png)),
 }
+with ExplainClient(address) as stylex_client:  # the stylex.v1 client beside tritonclient
+    answers["stylex_v1_predicted"] = stylex_client.explain(image_path.read_bytes())["predicted"]
 (out / "answers.json").write_text(json.dumps(answers))
 """
 
@@ -95,7 +101,7 @@ def test_tritonclient_against_the_real_server(server, client, images, tmp_path):
         list(want["probs_reconstruction"].values()),
         atol=1e-5,
     )
-    assert got["predicted"] == [want["predicted"]]
+    assert got["predicted"] == [want["predicted"]] == [got["stylex_v1_predicted"]]
     assert got["target"] == [want["target"]]
 
     assert got["num_counterfactuals"] == len(want["attributes"]) == TOP_K
@@ -131,15 +137,23 @@ def test_tritonclient_imports_beside_health_reflection_and_stylex_v1():
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="stylex's OIP code and tritonclient's both define inference.* in the default pool",
-)
-def test_tritonclient_imports_in_the_server_process():
-    proc = _python(STYLEX_SERVER + "import tritonclient.grpc\n")
-    if proc.returncode and "duplicate symbol 'inference." not in proc.stderr:
-        raise RuntimeError(proc.stderr)  # any other failure fails the test
+@pytest.mark.parametrize("first", ["stylex", "tritonclient"])
+def test_tritonclient_imports_in_the_server_process(first):
+    """Either order: stylex's OIP messages are in their own pool, tritonclient's in the
+    default one, and reflection still describes every service the server offers."""
+    triton = "import tritonclient.grpc\n"
+    check = (
+        "from stylex.serving.server import reflection_pool\n"
+        "pool = reflection_pool()\n"
+        "for name in ('inference.GRPCInferenceService', 'stylex.v1.ExplainService'):\n"
+        "    assert pool.FindServiceByName(name).full_name == name\n"
+        "from tritonclient.grpc import service_pb2\n"
+        "from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip\n"
+        "wire = oip.ModelInferRequest(model_name='m', id='7').SerializeToString()\n"
+        "assert service_pb2.ModelInferRequest.FromString(wire).id == '7'\n"
+    )
+    code = STYLEX_SERVER + triton if first == "stylex" else triton + STYLEX_SERVER
+    proc = _python(code + check)
     assert proc.returncode == 0, proc.stderr
 
 

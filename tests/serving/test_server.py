@@ -103,6 +103,15 @@ def test_health_serving_and_reflection(server, client):
             iter([reflection_pb2.ServerReflectionRequest(list_services="")])
         )
         names = {s.name for s in resp.list_services_response.service}
+        # Reflection describes each service too (grpcurl needs it), OIP's own pool included.
+        for symbol, proto in (("inference.GRPCInferenceService", "grpc_predict_v2.proto"),
+                              ("stylex.v1.ExplainService", "explain.proto")):  # fmt: skip
+            (resp,) = stub.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)])
+            )
+            assert not resp.HasField("error_response"), resp.error_response
+            files = resp.file_descriptor_response.file_descriptor_proto
+            assert any(proto.encode() in f for f in files), symbol
     assert {"stylex.v1.ExplainService", "inference.GRPCInferenceService"} <= names
 
 

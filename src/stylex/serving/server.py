@@ -15,9 +15,10 @@ import signal
 from pathlib import Path
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from stylex.errors import ConfigError
 from stylex.runtime.engine import InferenceEngine
@@ -38,6 +39,26 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["ExplainService"].full_name,
     oip.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
 )
+
+
+def reflection_pool() -> descriptor_pool.DescriptorPool:
+    """One pool with every service the server offers, for reflection. The OIP messages live in
+    a pool of their own (so tritonclient can share the process: protos/generate.py), the others
+    in the default pool; reflection reads one."""
+    pool = descriptor_pool.DescriptorPool()
+    added: set[str] = set()
+
+    def add(file) -> None:  # a FileDescriptor, its imports first
+        if file.name in added:
+            return
+        for dependency in file.dependencies:
+            add(dependency)
+        pool.AddSerializedFile(file.serialized_pb)
+        added.add(file.name)
+
+    for file in (pb.DESCRIPTOR, oip.DESCRIPTOR, health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
+        add(file)
+    return pool
 
 
 class ExplainServer:
@@ -82,7 +103,7 @@ class ExplainServer:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME),
-            server,
+            server, pool=reflection_pool(),
         )  # fmt: skip
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         try:
