@@ -97,13 +97,22 @@ def test_a_failing_batch_is_run_item_by_item(engine, images, monkeypatch):
     assert all(isinstance(out[i], Explanation) for i in (0, 1, 3))
 
 
-def test_exhaustive_needs_an_engine_that_searches(engine, images):
+def test_exhaustive_is_every_edit_evaluated_on_every_engine(engine, images):
+    """`exhaustive` needs no engine-specific search: it is IMAGE mode with every one of the
+    2 * S edits as a candidate, so the torch and the ONNX Runtime engines both offer it."""
     (found,) = engine.explain_batch([images[0]], ExplainOptions(top_k=2, exhaustive=True))
     assert isinstance(found, Explanation) and len(found.counterfactuals) == 2
     ort = OrtEngine.load(default_model_dir(), device="cpu", intra_op_threads=1)
     x = torch.zeros(3, ort.resolution, ort.resolution)
-    (err,) = ort.explain_batch([x], ExplainOptions(exhaustive=True))
-    assert isinstance(err, InvalidArgumentError) and "exhaustive" in str(err)
+    num_edits = 2 * ort.catalog.stats.s_min.numel()
+    (exh,) = ort.explain_batch([x], ExplainOptions(top_k=3, exhaustive=True))
+    (every,) = ort.explain_batch(
+        [x], ExplainOptions(top_k=3, mode="image", num_candidates=num_edits)
+    )
+    assert exh.mode == "image"
+    assert [cf.attribute.key for cf in exh.counterfactuals] == [
+        cf.attribute.key for cf in every.counterfactuals
+    ]
 
 
 def test_digit_class_names_are_names_not_indices(engine, images):

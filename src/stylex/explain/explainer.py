@@ -10,8 +10,8 @@ of its target), from its own StyleSpace (IMAGE mode: a first-order screen of eve
 both directions, from one gradient of log P(target); half of the `num_candidates` exact
 evaluations go to its best, the other half to the screen prior, the edits that were best on the
 reference images nearest to this one, and the catalog's attributes are evaluated too), or, with
-`exhaustive`, from the backend's exact search of every edit. Either way the candidates are
-applied and classified exactly, the best `top_k` returned, and those of them that work together
+`exhaustive`, every one of the image's 2 * S edits. Either way the candidates are applied and
+classified exactly, the best `top_k` returned, and those of them that work together
 give the joint counterfactual.
 """
 
@@ -64,9 +64,6 @@ class Explains(Backend, Protocol):
         num_candidates: int | None = None,
     ) -> list[Explanation]: ...  # fmt: skip
 
-
-# (conv [1, S], rgb [1, T], target class, how many, shift) -> this image's best attributes
-ImageSearch = Callable[[torch.Tensor, torch.Tensor, int, int, float], list[Attribute]]
 
 # (conv [N, S], rgb [N, T], targets [N] class indices) -> d log P(target) / d conv  [N, S]
 StyleGradient = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -227,7 +224,6 @@ def _explain(
     catalog: AttributeCatalog,
     images: list[torch.Tensor],  # each [3, R, R], checked
     options: list[ExplainOptions],
-    search: ImageSearch | None,
     gradient: StyleGradient | None,
     prior: ScreenPrior | None,
     batch_size: int,
@@ -254,11 +250,12 @@ def _explain(
             # than CATALOG mode's, at the price of the catalog's few exact edits.
             keys = {a.key for a in attrs}
             candidates[i] = attrs + [a for a in candidates[i] if a.key not in keys]
-    for i, (opts, target) in enumerate(zip(options, targets, strict=True)):
-        if opts.exhaustive:
-            assert search is not None  # explain_batch refuses the item otherwise
-            one = (conv[i : i + 1], rgb[i : i + 1])
-            candidates[i] = search(*one, target, opts.top_k * 2, opts.shift)
+    if any(o.exhaustive for o in options):  # every edit, no screen
+        layout, num_coords = catalog.style_layout, conv.shape[1]
+        every = [Attribute.at(layout, k, d) for d in (0, 1) for k in range(num_coords)]
+        for i, opts in enumerate(options):
+            if opts.exhaustive:
+                candidates[i] = every
     labels = catalog.labels  # an edit found by a search keeps the name it was given
     if labels and (screened or any(o.exhaustive for o in options)):
         candidates = [
@@ -298,7 +295,6 @@ def explain_batch(
     options: Sequence[ExplainOptions] | ExplainOptions,  # per image, or one for all
     *,
     resolution: int,  # px, of the backend's networks
-    search: ImageSearch | None = None,  # needed by options.exhaustive
     gradient: StyleGradient | None = None,  # needed by IMAGE mode
     prior: ScreenPrior | None = None,  # IMAGE mode's screen prior; None: the gradient alone
     batch_size: int = 64,  # counterfactuals per synthesis + classifier call
@@ -315,11 +311,6 @@ def explain_batch(
     todo = []
     for i, (x, opts) in enumerate(zip(images, options, strict=True)):
         error = image_error(x, resolution)
-        if error is None and opts.exhaustive and search is None:
-            error = InvalidArgumentError(
-                "this engine cannot search an image's own coordinates (exhaustive); use the "
-                "torch engine of a run directory"
-            )
         if error is None and opts.mode == IMAGE and not opts.exhaustive and gradient is None:
             error = InvalidArgumentError(
                 f"this engine cannot screen an image's own coordinates (mode {IMAGE!r}); "
@@ -343,7 +334,7 @@ def explain_batch(
         try:
             exps = _explain(
                 backend, catalog, [images[i] for i in group], [options[i] for i in group],
-                search, gradient, prior, batch_size,
+                gradient, prior, batch_size,
             )  # fmt: skip
         except Exception as exc:
             if len(group) > 1:  # find the item that failed: run each alone

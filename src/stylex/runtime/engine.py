@@ -16,7 +16,7 @@ import torch
 from stylex.errors import InvalidArgumentError
 from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.effects import log_prob_gradient
-from stylex.explain.explainer import ImageSearch, StyleGradient, explain_batch
+from stylex.explain.explainer import StyleGradient, explain_batch
 from stylex.explain.explanation import Explanation
 from stylex.explain.options import (
     CATALOG,
@@ -74,11 +74,6 @@ class InferenceEngine(ABC):
         x = self.synthesize(conv, rgb)
         return x, self.classify(x)
 
-    @property
-    def image_search(self) -> ImageSearch | None:
-        """Searching one image's own coordinates (ExplainOptions.exhaustive); None: not offered."""
-        return None
-
     offers_style_gradient: bool = False  # a backend with `differentiable_logits` sets it
     screen_prior: ScreenPrior | None = None  # IMAGE mode's prior (a model's or run's screen.npz)
 
@@ -122,8 +117,7 @@ class InferenceEngine(ABC):
         """Per image, its explanation or the error that is its answer (see `explain_batch`)."""
         return explain_batch(
             self, self.catalog, images, options, resolution=self.resolution,
-            search=self.image_search, gradient=self.style_gradient, prior=self.screen_prior,
-            batch_size=self.batch_size,
+            gradient=self.style_gradient, prior=self.screen_prior, batch_size=self.batch_size,
         )  # fmt: skip
 
     def explain(
@@ -133,7 +127,7 @@ class InferenceEngine(ABC):
         top_k: int = 5,
         target: int | str | None = None,  # class name or index; None = the runner-up class
         shift: float = 1.0,  # 1 moves a coordinate all the way to its extreme
-        exhaustive: bool = False,  # search all coordinates instead of the catalog's attributes
+        exhaustive: bool = False,  # evaluate every edit of the image exactly (slow)
         mode: str | None = None,  # "catalog" | "image"; None: the engine's default
         num_candidates: int | None = None,  # IMAGE mode; None: the engine's default
     ) -> list[Explanation]:

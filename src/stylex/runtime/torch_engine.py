@@ -7,10 +7,7 @@ from pathlib import Path
 import torch
 
 from stylex.errors import CheckpointError
-from stylex.explain.attributes import Attribute
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.effects import EffectEngine
-from stylex.explain.explainer import ImageSearch
 from stylex.explain.screen import SCREEN_FILE, ScreenPrior
 from stylex.models import Encoder, Generator, Styles
 from stylex.runtime.engine import InferenceEngine
@@ -56,36 +53,10 @@ class TorchEngine(InferenceEngine):
     def providers(self) -> list[str]:
         return [f"torch:{self.device}"]
 
-    @property
-    def image_search(self) -> ImageSearch:
-        return self.search_image
-
     offers_style_gradient = True
 
     def differentiable_logits(self, conv: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
         return self.C(self.G.synthesize(Styles(self._in(conv), self._in(rgb)), "const"))
-
-    @torch.no_grad()
-    def search_image(
-        self,
-        conv: torch.Tensor,  # [1, S] styles of one image's reconstruction
-        rgb: torch.Tensor,  # [1, T]
-        target: int,  # class whose probability should rise
-        count: int,  # attributes to return
-        shift: float,
-    ) -> list[Attribute]:
-        """All 2 * S single-coordinate edits of this image through the effect engine; the
-        `count` with the largest gains in the target's logit, best first."""
-        engine = EffectEngine(self.G, self.C, shift=shift, edits_per_batch=self.batch_size * 2)
-        styles = Styles(self._in(conv), self._in(rgb))
-        effects = engine.effects(styles, self.catalog.stats)[0, :, :, target].cpu()  # [2, S]
-        flat = effects.flatten()
-        num_coords = effects.shape[1]
-        return [
-            Attribute.at(self.G.layout, int(j % num_coords), int(j // num_coords),
-                         mean_effect=float(flat[j]))
-            for j in flat.argsort(descending=True)[:count]
-        ]  # fmt: skip
 
     def _in(self, t: torch.Tensor) -> torch.Tensor:
         return t.to(self.device, torch.float32)
