@@ -26,7 +26,8 @@ def test_demo_serves_the_shipped_model_and_writes_explanations(tmp_path, capsys)
 
     sheet = np.asarray(Image.open(tmp_path / "contact-sheet.png").convert("RGB"))
     cell = 32 * 4
-    assert sheet.shape[1] == 4 * cell + 3 * PAIR_GAP_PX + 2 * MARGIN_PX
+    # input, reconstruction, top_k = 2 counterfactuals and the joint one
+    assert sheet.shape[1] == 5 * cell + 4 * PAIR_GAP_PX + 2 * MARGIN_PX
     title_px = text_strip("x", sheet.shape[1] - 2 * MARGIN_PX).height
     top = MARGIN_PX + title_px + GAP_PX
     for col, png in ((0, tmp_path / "images" / "sample-00.png"),
@@ -35,12 +36,14 @@ def test_demo_serves_the_shipped_model_and_writes_explanations(tmp_path, capsys)
         want = np.asarray(Image.open(png).convert("RGB")).repeat(4, axis=0).repeat(4, axis=1)
         np.testing.assert_array_equal(sheet[top : top + cell, left : left + cell], want)
     assert "contact sheet" in out
-    # The summary names each image's top attribute (the shipped model's names) and what the
-    # joint counterfactual does, as the service answered.
+    # The summary names each image's top attribute (by the shipped model's name where it has
+    # one) and what the joint counterfactual does, as the service answered.
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("sample-")}
     for folder in folders:
         result = json.loads((folder / "explanation.json").read_text())
         top, joint = result["attributes"][0], result["joint"]
         line = lines[f"{folder.name}.png"]
-        assert top["label"] and f"{top['label']}: {top['layer']} ch {top['channel']}" in line
+        assert result["mode"] == "image"  # the demo searches each image's own StyleSpace
+        where = f"{top['layer']} ch {top['channel']} ({top['direction']})"
+        assert (f"{top['label']}: {where}" if top["label"] else where) in line
         assert line.endswith(f"{joint['effect']:+.3f}  {'yes' if joint['flips'] else 'no'}")

@@ -2,7 +2,8 @@
 
 Writes a few sample images, starts `stylex serve` on a free loopback port, waits until its
 health service says SERVING, explains the images with the gRPC client (JSON + counterfactual
-PNGs per image), prints a summary, and stops the server with SIGTERM (graceful drain).
+PNGs per image; IMAGE mode, each image's own StyleSpace searched, unless `mode` says "catalog"),
+prints a summary, and stops the server with SIGTERM (graceful drain).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def run_demo(
     model_dir: Path | None = None,  # default: the shipped model (or $STYLEX_MODEL_DIR)
     num_images: int = 6,
     top_k: int = 3,
+    mode: str | None = "image",  # per request; None: the server's default
     seed: int = 7,
     start_timeout_s: float = 180.0,
 ) -> list[dict[str, Any]]:
@@ -82,7 +84,9 @@ def run_demo(
     try:
         _wait_serving(address, proc, start_timeout_s)
         print(f"demo: server SERVING at {address}; explaining {len(images)} images", flush=True)
-        results = explain_files_remote(address, images, out_dir / "explanations", top_k=top_k)
+        results = explain_files_remote(
+            address, images, out_dir / "explanations", top_k=top_k, mode=mode
+        )
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # graceful: finish in-flight work, then exit
@@ -103,8 +107,9 @@ def _png_tensor(data: bytes):
 
 
 def write_contact_sheet(results: list[dict[str, Any]], path: Path) -> Path:
-    """One PNG: per image, input | reconstruction | its counterfactuals, with P(target) under
-    each (read back from the files the demo wrote, i.e. what the service returned)."""
+    """One PNG: per image, input | reconstruction | its counterfactuals | its joint
+    counterfactual, with P(target) under each (read back from the files the demo wrote, i.e.
+    what the service returned)."""
     from stylex.explain.visuals import contact_sheet, save_png
 
     rows = []
@@ -120,8 +125,16 @@ def write_contact_sheet(results: list[dict[str, Any]], path: Path) -> Path:
             name = a["label"] or f"{a['layer']}:{a['channel']} {a['direction']}"
             image = _png_tensor((folder / f"counterfactual-{a['rank']}.png").read_bytes())
             cells.append((image, f"{name}\nP({target})={a['probs'][target]:.2f}"))
+        joint = r.get("joint")
+        if joint and (folder / "joint.png").is_file():
+            ranks = " + ".join(str(rank) for rank in joint["ranks"])
+            caption = f"together: {ranks}\nP({target})={joint['probs'][target]:.2f}"
+            cells.append((_png_tensor((folder / "joint.png").read_bytes()), caption))
         rows.append(cells)
-    title = "input | reconstruction | counterfactuals (top attribute first), P(target) under each"
+    title = (
+        "input | reconstruction | counterfactuals (top attribute first) | the attributes that "
+        "work together, applied at once; P(target) under each"
+    )
     save_png(contact_sheet(rows, title=title), path)
     return path
 

@@ -14,6 +14,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model folder (default: the shipped model_store/shapes32/4)")
     p.add_argument("--num-images", type=int, default=6)
     p.add_argument("--top-k", type=int, default=3)
+    p.add_argument(
+        "--mode", choices=("image", "catalog"), default="image",
+        help="search each image's own StyleSpace (default) or rank the catalog's attributes",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     model = Path(args.model) if args.model else None
-    results = run_demo(out, model_dir=model, num_images=args.num_images, top_k=args.top_k)
+    results = run_demo(
+        out, model_dir=model, num_images=args.num_images, top_k=args.top_k, mode=args.mode
+    )
     print("\n".join(summary_lines(results)))
     print(f"demo: explanations (JSON + counterfactual PNGs) in {out / 'explanations'}")
     sheet = write_contact_sheet(results, out / "contact-sheet.png")
