@@ -59,6 +59,10 @@ def _rank(rank: int, folder: str) -> None:
     encoder = Encoder(_arch())
     _train(encoder, _batches(), DistInfo(rank=rank, world_size=WORLD_SIZE))
     save_file(encoder.state_dict(), f"{folder}/rank{rank}.safetensors")
+    # As stylex.training.distributed does: both ranks reach the teardown together. A rank that
+    # destroyed its group while the other was still tearing down aborted gloo (SIGABRT, seen
+    # once in CI).
+    dist.barrier()
     dist.destroy_process_group()
 
 
