@@ -15,6 +15,7 @@ images (docs/image-mode.md has the figures).
     prior.edits(conv, target, count)                        -> [(k, d)], most votes first
     exact_effects(synthesize_classify, conv, rgb, stats)    -> the effects tensor, exactly
     ScreenPrior.to_bytes() / from_bytes()                   -> the `screen.npz` file
+    load_run_prior(run_dir, catalog)                        -> a run's, checked (or None)
 """
 
 from __future__ import annotations
@@ -22,11 +23,17 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from stylex.errors import CheckpointError
 from stylex.explain.attributes import StyleStats
+
+if TYPE_CHECKING:
+    from stylex.explain.catalog import AttributeCatalog
 
 SCREEN_FILE = "screen.npz"  # in a run directory and in an exported model directory
 DEFAULT_TOP = 10  # best edits kept per reference image and class
@@ -70,12 +77,10 @@ class ScreenPrior:
             )
         num_images, _, num_coords, num_classes = effects.shape
         base = base_logits.double()
-        log_p0 = torch.log_softmax(base, dim=1)  # [N, C]
-        best = torch.empty(num_images, num_classes, min(top, 2 * num_coords), dtype=torch.long)
-        for c in range(num_classes):  # one class at a time bounds the float64 copy
-            log_p = torch.log_softmax(base[:, None, None, :] + effects.double(), dim=3)[..., c]
-            gains = (log_p - log_p0[:, c, None, None]).reshape(num_images, 2 * num_coords)
-            best[:, c] = gains.topk(best.shape[2], dim=1).indices
+        log_p = torch.log_softmax(base[:, None, None, :] + effects.double(), dim=3)  # [N,2,S,C]
+        gains = log_p - torch.log_softmax(base, dim=1)[:, None, None, :]  # rise of log P(c)
+        gains = gains.permute(0, 3, 1, 2).reshape(num_images, num_classes, 2 * num_coords)
+        best = gains.topk(min(top, 2 * num_coords), dim=2).indices  # [N, C, T], j = d * S + k
         styles = conv.float()
         scale = styles.std(dim=0) if num_images > 1 else torch.ones(num_coords)
         return cls(styles, scale.clamp_min(1e-6), base.argmax(dim=1), best, neighbours)
@@ -151,6 +156,20 @@ class ScreenPrior:
             torch.from_numpy(best.astype(np.int64)),
             int(arrays["neighbours"]),
         )
+
+
+def load_run_prior(run_dir: str | Path, catalog: AttributeCatalog) -> ScreenPrior | None:
+    """RUN/screen.npz, checked against the run's catalog; None where AttFind wrote none."""
+    path = Path(run_dir) / SCREEN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return ScreenPrior.from_bytes(
+            path.read_bytes(), num_coords=catalog.stats.s_min.numel(),
+            num_classes=len(catalog.class_names), source=str(path),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise CheckpointError(f"{exc}; rerun `stylex attfind` on {run_dir}") from None
 
 
 def _votes(picks: torch.Tensor, size: int) -> torch.Tensor:

@@ -64,10 +64,7 @@ def screen_model(
     """Write a new version of `model_dir` with IMAGE mode's screen prior (`screen.npz`, listed
     in the manifest's files and its "screen" section), and `labels` when given; return its
     folder. A prior the old version had is replaced."""
-    data = prior.to_bytes()
-    ScreenPrior.from_bytes(  # what the new version will read back must fit the model
-        data, num_coords=prior.num_coords, num_classes=prior.best.shape[1]
-    )
+    data = prior.to_bytes()  # derive_model reads the new version back: it must fit the model
 
     def change(model: ModelDir, manifest: dict[str, Any]) -> None:
         if prior.best.shape[1] != len(model.class_names):

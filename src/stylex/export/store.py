@@ -7,6 +7,7 @@ version is never overwritten. The format is described in `stylex.runtime.model_d
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -17,7 +18,7 @@ import torch
 from stylex.errors import CheckpointError, InvalidArgumentError
 from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
 from stylex.explain.context import load_context
-from stylex.explain.screen import SCREEN_FILE, ScreenPrior
+from stylex.explain.screen import SCREEN_FILE, ScreenPrior, load_run_prior
 from stylex.export.graphs import example_inputs, export_graph, graph_modules
 from stylex.export.parity import graph_parity
 from stylex.export.versions import check_name, new_version_dir
@@ -137,19 +138,10 @@ def _copy_screen_prior(
     run_dir: Path, tmp: Path, catalog: AttributeCatalog, files: dict[str, Any]
 ) -> ScreenPrior | None:
     """RUN/screen.npz (AttFind's, beside the catalog) into the model, checked; None: none."""
-    source = run_dir / SCREEN_FILE
-    if not source.is_file():
-        return None
-    data = source.read_bytes()
-    try:
-        prior = ScreenPrior.from_bytes(
-            data, num_coords=catalog.stats.s_min.numel(), num_classes=len(catalog.class_names),
-            source=str(source),
-        )  # fmt: skip
-    except ValueError as exc:
-        raise CheckpointError(f"{exc}; run `stylex attfind {run_dir}` again") from None
-    (tmp / SCREEN_FILE).write_bytes(data)
-    files[SCREEN_FILE] = file_entry(tmp / SCREEN_FILE)
+    prior = load_run_prior(run_dir, catalog)
+    if prior is not None:
+        shutil.copyfile(run_dir / SCREEN_FILE, tmp / SCREEN_FILE)
+        files[SCREEN_FILE] = file_entry(tmp / SCREEN_FILE)
     return prior
 
 

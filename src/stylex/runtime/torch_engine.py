@@ -6,9 +6,8 @@ from pathlib import Path
 
 import torch
 
-from stylex.errors import CheckpointError
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.screen import SCREEN_FILE, ScreenPrior
+from stylex.explain.screen import load_run_prior
 from stylex.models import Encoder, Generator, Styles
 from stylex.runtime.engine import InferenceEngine
 
@@ -38,15 +37,7 @@ class TorchEngine(InferenceEngine):
         catalog = AttributeCatalog.load(run_dir)
         ctx = load_context(run_dir, device)
         engine = cls(ctx.G, ctx.E, ctx.C, catalog, ctx.device)
-        path = Path(run_dir) / SCREEN_FILE
-        if path.is_file():
-            try:
-                engine.screen_prior = ScreenPrior.from_bytes(
-                    path.read_bytes(), num_coords=catalog.stats.s_min.numel(),
-                    num_classes=len(catalog.class_names), source=str(path),
-                )  # fmt: skip
-            except ValueError as exc:
-                raise CheckpointError(f"{exc}; rerun `stylex attfind`") from None
+        engine.screen_prior = load_run_prior(run_dir, catalog)
         return engine
 
     @property
