@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from stylex.data import build_dataset
+from stylex.data import DATASET_NAMES, build_dataset, spec_of_description
 from stylex.data.images import write_png
 from stylex.errors import StylexError, UnavailableError
 from stylex.runtime.model_dir import default_model_dir
@@ -32,9 +32,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_samples(folder: Path, resolution: int, num_images: int, seed: int) -> list[Path]:
-    """Sample `shapes` images as PNG files (what a user would send)."""
-    ds = build_dataset("shapes", resolution, num_images=num_images, seed=seed)
+def write_samples(
+    folder: Path, resolution: int, num_images: int, seed: int, spec: str = "shapes"
+) -> list[Path]:
+    """Sample images of a built-in data set as PNG files (what a user would send)."""
+    ds = build_dataset(spec, resolution, num_images=num_images, seed=seed)
     paths = []
     for i in range(len(ds)):
         path = folder / f"sample-{i:02d}.png"
@@ -74,8 +76,12 @@ def run_demo(
     from stylex.serving.client import explain_files_remote
 
     model_dir = model_dir or default_model_dir()
-    resolution = int(read_model_dir(model_dir).manifest["resolution"])
-    images = write_samples(out_dir / "images", resolution, num_images, seed)
+    manifest = read_model_dir(model_dir).manifest
+    resolution = int(manifest["resolution"])
+    # Samples from the built-in data the model was trained on (for shapes: its pose).
+    spec = spec_of_description((manifest.get("provenance") or {}).get("data") or {})
+    spec = spec if spec in DATASET_NAMES else "shapes"
+    images = write_samples(out_dir / "images", resolution, num_images, seed, spec)
     address = f"127.0.0.1:{_free_port()}"
     cmd = [sys.executable, "-m", "stylex", "serve", "--model", str(model_dir),
            "--address", address, "--metrics-port", "0"]  # fmt: skip

@@ -31,7 +31,7 @@ def test_bad_resolution(resolution):
 
 
 def test_unknown_name_lists_choices(tmp_path):
-    with pytest.raises(DataError, match="shapes, digits") as info:
+    with pytest.raises(DataError, match="shapes, shapes-free, digits") as info:
         build_dataset("mnist", 32)
     assert "'mnist'" in str(info.value)
     with pytest.raises(DataError, match="unknown data set"):
@@ -42,3 +42,16 @@ def test_folder_takes_no_rule(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     with pytest.raises(DataError, match="rule"):
         build_dataset(str(tmp_path), 16, rule="striped")
+
+
+def test_recorded_descriptions_rebuild_their_pose():
+    from stylex.data import spec_of_description
+
+    for spec in ("shapes", "shapes-free"):
+        info = build_dataset(spec, 16, num_images=3).describe()
+        assert spec_of_description(info) == spec
+        assert build_dataset(spec_of_description(info), 16, num_images=3).describe() == info
+    # Written before the aligned pose existed: `shapes` then meant free pose.
+    old = {k: v for k, v in build_dataset("shapes-free", 16, num_images=3).describe().items()
+           if k != "pose"} | {"spec": "shapes"}  # fmt: skip
+    assert spec_of_description(old) == "shapes-free"

@@ -106,3 +106,40 @@ def test_dataset_pickles_for_dataloader_workers():
 def test_bad_arguments(kwargs):
     with pytest.raises(DataError):
         ShapesDataset(32, **kwargs)
+
+
+def test_aligned_pose_is_the_free_pose_image_centred_and_upright():
+    aligned = ShapesDataset(32, num_images=20, seed=4)
+    free = ShapesDataset(32, num_images=20, seed=4, pose="free")
+    assert aligned.pose == "aligned"
+    for i in range(20):
+        a, f = aligned.factors(i), free.factors(i)
+        assert (a["pos_x"], a["pos_y"], a["angle"]) == (0.5, 0.5, 0.0)
+        # Every other factor is the one the free-pose image with the same seed and index has.
+        for name in ("shape", "hue", "size", "stripes", "bg"):
+            assert a[name] == f[name]
+    assert np.ptp(free.factor_table()["pos_x"]) > 0.1
+    assert np.ptp(aligned.factor_table()["pos_x"]) == 0.0
+    many = ShapesDataset(32, num_images=200, seed=4)
+    factors = [many.factors(i) for i in range(200)]
+    # Centred: a circle's pixels (the object colour's coverage) have their centroid at the
+    # image centre, pixel (15.5, 15.5).
+    i = next(i for i, f in enumerate(factors) if f["shape"] == 0)
+    x = many[i][0]
+    cover = (x - (factors[i]["bg"] * 2 - 1)).abs().amax(dim=0)  # [R,R]
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    centroid = [float((cover * g).sum() / cover.sum()) for g in (ys, xs)]
+    assert centroid == pytest.approx([15.5, 15.5], abs=0.35)
+    # Upright (a vertex straight up): a plain triangle is mirror-symmetric about the vertical
+    # axis, up to the rasteriser's rounding.
+    i = next(i for i, f in enumerate(factors) if (f["shape"], f["stripes"]) == (2, 0))
+    x = many[i][0]
+    assert float((x - x.flip(-1)).abs().mean()) < 0.02
+
+
+def test_pose_is_recorded_and_checked():
+    assert ShapesDataset(16, num_images=2).describe()["spec"] == "shapes"
+    info = ShapesDataset(16, num_images=2, pose="free").describe()
+    assert (info["spec"], info["pose"]) == ("shapes-free", "free")
+    with pytest.raises(DataError, match="pose 'tilted' is not valid; expected one of aligned, fr"):
+        ShapesDataset(16, num_images=2, pose="tilted")

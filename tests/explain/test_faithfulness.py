@@ -31,13 +31,13 @@ N = 200
 @pytest.fixture(scope="module")
 def probe():
     """About 3 s on two CPU cores; reads hue and position well, shape and size roughly."""
-    dataset = build_dataset("shapes", RES, num_images=1500, seed=3)
+    dataset = build_dataset("shapes-free", RES, num_images=1500, seed=3)
     return train_factor_probe(dataset, epochs=8, batch_size=64, seed=0)[0]
 
 
 @pytest.fixture(scope="module")
 def held_out():
-    dataset = build_dataset("shapes", RES, num_images=N, seed=11)
+    dataset = build_dataset("shapes-free", RES, num_images=N, seed=11)
     x = torch.stack([dataset[i][0] for i in range(N)])
     return x, dataset.factor_table()
 
@@ -138,7 +138,7 @@ def test_per_image_success_matches_a_direct_search(trained_run, tmp_path):
     ctx = load_context(run, "cpu")
     run_attfind(ctx, AttFindSettings(num_images=8, chunk_images=4), progress=False)
     catalog = AttributeCatalog.load(run)
-    dataset = build_dataset("shapes", RES, num_images=12, seed=77)
+    dataset = build_dataset("shapes-free", RES, num_images=12, seed=77)
     x = torch.stack([dataset[i][0] for i in range(12)])
     explainer = TorchEngine(ctx.G, ctx.E, ctx.C, catalog)
     scores, images = per_image_success(explainer, x, top_k=3, batch_size=5)

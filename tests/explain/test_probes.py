@@ -32,7 +32,7 @@ RES = 16
 @pytest.fixture(scope="module")
 def probe_and_scores():
     """About 2 s on two CPU cores."""
-    dataset = build_dataset("shapes", RES, num_images=1000, seed=3)
+    dataset = build_dataset("shapes-free", RES, num_images=1000, seed=3)
     return train_factor_probe(dataset, epochs=6, batch_size=64, seed=0)
 
 
@@ -41,7 +41,7 @@ def render(rows: list[dict]) -> torch.Tensor:
 
 
 def factor_rows(seed: int, n: int) -> list[dict]:
-    table = build_dataset("shapes", RES, num_images=n, seed=seed).factor_table()
+    table = build_dataset("shapes-free", RES, num_images=n, seed=seed).factor_table()
     return [{k: v[i].item() for k, v in table.items()} for i in range(n)]
 
 

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from stylex.errors import ConfigError
@@ -16,6 +18,9 @@ def test_presets_resolve_and_overrides_apply():
     assert cfg.fused_modconv is False
     assert cfg.classifier == "c.pt"
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    cfg = resolve_config("tiny", {"warmup_betas": "[0.9, 0.99]", "loss.classifier_swap": "1"})
+    assert cfg.warmup_betas == (0.9, 0.99) and cfg.loss.classifier_swap == 1.0
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
 @pytest.mark.parametrize(
@@ -26,6 +31,8 @@ def test_presets_resolve_and_overrides_apply():
         ({"steps": "many"}, "expected a int"),
         ({"batch_size": "10", "accum_steps": "3"}, "not divisible"),
         ({"lr_g": "0"}, "lr_g must be > 0"),
+        ({"warmup_betas": "[0.9]"}, r"warmup_betas must be two numbers in \[0, 1\)"),
+        ({"betas": "[0.9, 1.5]"}, "betas must be two numbers"),
     ],
 )
 def test_bad_options_are_named(overrides, message):

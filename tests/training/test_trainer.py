@@ -35,11 +35,15 @@ def weights(ckpt: Path, name: str) -> dict[str, torch.Tensor]:
     return load_file(str(ckpt / f"{name}.safetensors"))
 
 
-def assert_same_weights(a: Path, b: Path, names=("G", "G_ema", "E", "D"), atol=0.0) -> None:
+def assert_same_weights(
+    a: Path, b: Path, names=("G", "G_ema", "E", "D"), atol=0.0, skip: str | None = None
+) -> None:
     for name in names:
         wa, wb = weights(a, name), weights(b, name)
         assert wa.keys() == wb.keys()
         for key in wa:
+            if skip is not None and skip in key:
+                continue
             torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=atol, msg=f"{name}.{key}")
 
 
@@ -58,11 +62,18 @@ def test_resume_continues_exactly(tmp_path, shapes_classifier):
 
 def test_gradient_accumulation_trains_the_same_step(tmp_path, shapes_classifier):
     # Step 0 runs D, R1 and an encoder step; noise strengths start at 0, so the one-step
-    # result of batch 8 must equal two accumulated micro-batches of 4.
+    # result of batch 8 must equal two accumulated micro-batches of 4. The noise strengths'
+    # own gradients depend on the noise drawn, which differs between the two splits, and
+    # Adam's first step moves a weight by about lr whatever its gradient's size: skip them.
+    # The same first step amplifies float rounding in tiny gradients (measured up to 3e-5);
+    # an accumulation bug (a missing 1/rounds scale, a lost micro-batch) moves weights ~lr.
     train(tiny(shapes_classifier, steps=1), tmp_path / "full", progress=False)
     train(tiny(shapes_classifier, steps=1, accum_steps=2), tmp_path / "accum", progress=False)
     assert_same_weights(
-        latest_checkpoint(tmp_path / "full"), latest_checkpoint(tmp_path / "accum"), atol=2e-5
+        latest_checkpoint(tmp_path / "full"),
+        latest_checkpoint(tmp_path / "accum"),
+        atol=1e-4,
+        skip="noise_strength",
     )
 
 
@@ -201,3 +212,27 @@ def test_resume_trains_with_the_new_learning_rate_and_betas(tmp_path, shapes_cla
     assert e_group["lr"] == 0.0005 and list(e_group["betas"]) == [0.5, 0.9]
     g_group = state["optimizers"]["G"]["param_groups"][0]
     assert g_group["lr"] == 0.002 and list(g_group["betas"]) == [0.5, 0.9]
+
+
+def test_warmup_betas_and_the_conditioning_term(tmp_path, shapes_classifier):
+    # Two warm-up steps with their own betas, then the alternation with `betas`; the swapped
+    # conditioning term is logged on every step that reconstructs (warm-up and encoder steps).
+    cfg = tiny(
+        shapes_classifier,
+        steps=4,
+        rec_warmup_steps=2,
+        warmup_betas="[0.9,0.99]",
+        betas="[0.0,0.99]",
+        checkpoint_every=1,
+        keep_checkpoints=10,
+    )
+    cfg.loss.classifier_swap = 1.0
+    result = train(cfg, tmp_path / "run", progress=False)
+    swap = [row.get("cls_swap", math.nan) for row in result.history]
+    assert all(math.isfinite(v) and v >= 0 for v in swap[:3])  # warm-up, warm-up, encoder
+    assert math.isnan(swap[3])  # a random-z step reconstructs nothing
+    for step, betas in ((2, [0.9, 0.99]), (3, [0.0, 0.99])):
+        ckpt = tmp_path / "run" / "checkpoints" / f"step-{step:06d}"
+        state = json.loads((ckpt / "state.json").read_text())
+        for name in ("G", "E"):
+            assert state["optimizers"][name]["param_groups"][0]["betas"] == betas

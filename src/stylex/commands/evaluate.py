@@ -133,14 +133,17 @@ def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool
     data_seed = int(ctx.run.config.get("train", {}).get("seed", 0)) + EVAL_SEED_OFFSET + 1
     wanted = {"epochs": settings.probe_epochs, "images": settings.probe_images,
               "seed": settings.seed, "resolution": ctx.resolution, "data_seed": data_seed,
-              "width": PROBE_WIDTH}  # fmt: skip
+              "width": PROBE_WIDTH, "pose": "free"}  # fmt: skip
     if weights.is_file() and info_path.is_file():
         info = json.loads(info_path.read_text())
         if info.get("settings") == wanted:  # a probe trained otherwise is trained again
             probe = FactorProbe(**info["config"])
             probe.load_state_dict(load_file(str(weights)))
             return probe.eval().to(ctx.device), info["scores"]
-    dataset = ctx.dataset(None, settings.probe_images, EVAL_SEED_OFFSET + 1)
+    # The probe learns from free-pose images whatever the run's pose: it then reads position on
+    # aligned images too, and sees a counterfactual that moves the object.
+    spec = "shapes-free" if ctx.data_info.get("kind") == "shapes" else None
+    dataset = ctx.dataset(spec, settings.probe_images, EVAL_SEED_OFFSET + 1)
     probe, scores = train_factor_probe(
         dataset, epochs=settings.probe_epochs, seed=settings.seed, device=ctx.device,
         progress=progress, width=PROBE_WIDTH,

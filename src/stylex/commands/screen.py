@@ -39,15 +39,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _dataset(model, args: argparse.Namespace):
-    from stylex.data import build_dataset
+    from stylex.data import DATASET_NAMES, build_dataset, spec_of_description
     from stylex.explain.context import ATTFIND_SEED_OFFSET
 
     info = (model.manifest.get("provenance") or {}).get("data") or {}
     spec, rule = args.data, None
     if spec is None:
-        spec = info.get("root") or info.get("spec")
-        rule = info.get("rule") if spec in ("shapes", "digits") else None
-        if not spec or (spec not in ("shapes", "digits") and not Path(spec).exists()):
+        spec = spec_of_description(info)
+        rule = info.get("rule") if spec in DATASET_NAMES else None
+        if not spec or (spec not in DATASET_NAMES and not Path(spec).exists()):
             raise InvalidArgumentError(
                 f"{model.path}: its manifest names no data set here ({spec!r}); pass --data"
             )

@@ -15,7 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset", default="tiny", help="tiny | cpu32 | small32 | small64 | gpu64 | paper256"
     )
-    p.add_argument("--data", help="shapes | digits | PATH to an image folder")
+    p.add_argument(
+        "--data", help="shapes (aligned) | shapes-free | digits | PATH to an image folder"
+    )
     p.add_argument("--rule", help="label rule of a built-in data set (or an expression for shapes)")
     p.add_argument("--num-images", type=int, help="use at most this many training images")
     p.add_argument("--classifier", help="classifier file (.pt TorchScript or .onnx) with sidecar")

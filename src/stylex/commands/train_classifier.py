@@ -11,7 +11,11 @@ HELP = "train the built-in CNN classifier on a data set"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="shapes", help="shapes | digits | PATH to an image folder")
+    p.add_argument(
+        "--data",
+        default="shapes",
+        help="shapes (aligned) | shapes-free | digits | PATH to an image folder",
+    )
     p.add_argument("--rule", help="label rule of a built-in data set")
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--num-images", type=int, default=None)

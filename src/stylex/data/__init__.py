@@ -1,7 +1,7 @@
 """Data sets of labelled RGB images, x [3,R,R] float32 in [-1, 1], and image file helpers."""
 
 from stylex.data.base import ImageDataset
-from stylex.data.build import DATASET_NAMES, build_dataset
+from stylex.data.build import DATASET_NAMES, build_dataset, spec_of_description
 from stylex.data.decode import IMAGE_SUFFIXES, load_image
 from stylex.data.digits import DigitsDataset
 from stylex.data.folder import FolderDataset
@@ -27,6 +27,7 @@ __all__ = [
     "build_dataset",
     "load_image",
     "save_image_grid",
+    "spec_of_description",
     "split_dataset",
     "to_uint8_image",
 ]

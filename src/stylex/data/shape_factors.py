@@ -29,9 +29,20 @@ FACTORS = {
 }
 INTEGER_FACTORS = ("shape", "stripes")
 
+# Poses: "aligned" puts every object at the centre, upright (a vertex up, stripes vertical), as
+# StyleGAN-family generators expect their data (faces, animals, leaves are all aligned); "free"
+# draws the centre anywhere the object fits and any rotation. An autoencoder of the same code
+# keeps shape and stripes on aligned images and draws discs on free-pose ones
+# (docs/experiments.md, round 4).
+POSES = ("aligned", "free")
+ALIGNED_POSE = {"pos_x": 0.5, "pos_y": 0.5, "angle": 0.0}
 
-def sample_factors(seed: int, index: int) -> dict[str, int | float]:
-    """The factors of image `index` in the data set with `seed`, as plain Python numbers."""
+
+def sample_factors(seed: int, index: int, pose: str = "free") -> dict[str, int | float]:
+    """The factors of image `index` in the data set with `seed`, as plain Python numbers.
+
+    Both poses draw the same numbers in the same order, so an aligned image has the shape, hue,
+    size, stripes and background of the free-pose image with the same seed and index."""
     rng = np.random.default_rng([seed, index])
     shape = int(rng.integers(len(SHAPES)))
     hue = float(rng.random())
@@ -43,6 +54,10 @@ def sample_factors(seed: int, index: int) -> dict[str, int | float]:
     angle = float(rng.random())
     stripes = int(rng.integers(2))
     bg = float(rng.uniform(*BG_RANGE))
+    if pose == "aligned":
+        pos_x, pos_y, angle = ALIGNED_POSE["pos_x"], ALIGNED_POSE["pos_y"], ALIGNED_POSE["angle"]
+    elif pose != "free":
+        raise ValueError(f"pose {pose!r} not in {POSES}")
     return {
         "shape": shape,
         "hue": hue,
@@ -55,9 +70,9 @@ def sample_factors(seed: int, index: int) -> dict[str, int | float]:
     }
 
 
-def sample_factor_table(seed: int, num_images: int) -> dict[str, np.ndarray]:
+def sample_factor_table(seed: int, num_images: int, pose: str = "free") -> dict[str, np.ndarray]:
     """Factors of images 0..num_images-1 as columns: int64 for shape and stripes, else float64."""
-    rows = [sample_factors(seed, i) for i in range(num_images)]
+    rows = [sample_factors(seed, i, pose) for i in range(num_images)]
     return {
         name: np.array(
             [row[name] for row in rows],

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from stylex.classifiers import Classifier, load_classifier
-from stylex.data import ImageDataset, build_dataset
+from stylex.data import DATASET_NAMES, ImageDataset, build_dataset, spec_of_description
 from stylex.device import pick_device
 from stylex.errors import ClassifierError
 from stylex.models import Encoder, Generator
@@ -57,8 +57,8 @@ class RunContext:
         info = self.data_info
         rule = None
         if spec is None:  # the training data, with its label rule
-            spec = info.get("root") or info.get("spec") or "shapes"
-            rule = info.get("rule") if spec in ("shapes", "digits") else None
+            spec = spec_of_description(info) or "shapes"
+            rule = info.get("rule") if spec in DATASET_NAMES else None
         seed = int(self.run.config.get("train", {}).get("seed", 0)) + seed_offset
         return build_dataset(spec, self.resolution, num_images=num_images, seed=seed, rule=rule)
 

@@ -259,13 +259,19 @@ def predict_factors(
     return {k: torch.cat([p[k] for p in parts]).to(x.device) for k in PROBE_FACTORS}
 
 
+# Below this share of the probe's training-set std, predictions count as not varying.
+MIN_SPREAD = 0.25
+
+
 def prediction_scale(before: dict[str, torch.Tensor], probe: FactorProbe) -> dict[str, float]:
     """Std of each continuous factor over predictions; the probe's training-set std where the
-    predictions do not vary (one image, or identical images)."""
+    predictions hardly vary (one image, identical images, or a factor the data holds fixed,
+    such as the position of aligned shapes: its read-out noise is no unit of change)."""
     scale = {}
     for i, k in enumerate(CONTINUOUS):
         std = float(before[k].float().std(unbiased=False)) if before[k].numel() > 1 else 0.0
-        scale[k] = std if std > 1e-6 else float(probe.cont_std[i])
+        trained = float(probe.cont_std[i])
+        scale[k] = std if std > MIN_SPREAD * trained else trained
     return scale
 
 

@@ -24,6 +24,9 @@ class LossWeights:
     rec_w: float = 0.1  # L1(E(x'), E(x)) on encoder steps
     classifier: float = 1.0  # KL(softmax C(x) || softmax C(x')) on encoder steps
     classifier_random: float = 0.0  # KL(p || softmax C(G(z, p))) on random-z steps (0 = off)
+    # KL(p' || softmax C(G(E(x), p'))) with p' = swapped probabilities, on encoder and warm-up
+    # steps (0 = off): the decision must follow the conditioning, not w (see training.losses)
+    classifier_swap: float = 0.0
     r1_gamma: float = 1.0  # R1 penalty weight on real images
     r1_interval: int = 16  # lazy regularization: R1 every N steps, scaled by N
 
@@ -31,7 +34,7 @@ class LossWeights:
 @dataclass
 class TrainConfig:
     # data and classifier
-    data: str = "shapes"  # 'shapes', 'digits' or an image-folder path
+    data: str = "shapes"  # 'shapes' (aligned), 'shapes-free', 'digits' or an image-folder path
     data_rule: str | None = None  # label rule of a built-in data set (None = its default)
     num_images: int | None = None  # cap on the number of training images
     classifier: str | None = None  # TorchScript or ONNX classifier file (with its .json sidecar)
@@ -52,6 +55,9 @@ class TrainConfig:
     lr_d: float = 0.002
     lr_e: float = 0.0002  # the encoder is less stable; it gets its own optimizer and rate
     betas: tuple[float, float] = (0.0, 0.99)
+    # Adam betas of G and E during the reconstruction warm-up (None = `betas`): beta1 0.9 speeds
+    # the autoencoder up, beta1 0 is StyleGAN2's choice for the adversarial game that follows.
+    warmup_betas: tuple[float, float] | None = None
     ema_half_life_kimg: float = 10.0  # G_ema half-life in thousands of images
     encoder_every: int = 2  # every N-th step is an encoder step, the others random-z steps
     rec_warmup_steps: int = 0  # first steps train E and G as an autoencoder only (no D)
@@ -87,6 +93,12 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.rec_warmup_steps < 0:
             raise ConfigError(f"rec_warmup_steps must be >= 0, got {self.rec_warmup_steps}")
+        for name in ("betas", "warmup_betas"):
+            betas = getattr(self, name)
+            if betas is not None and (
+                len(betas) != 2 or not all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
+            ):
+                raise ConfigError(f"{name} must be two numbers in [0, 1), got {betas!r}")
         if self.loss.r1_interval < 1:
             raise ConfigError(f"loss.r1_interval must be >= 1, got {self.loss.r1_interval}")
         if self.perceptual not in ("auto", "lpips", "pyramid"):
@@ -104,8 +116,9 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training options {unknown}")
         loss = LossWeights(**d.pop("loss", {}))
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
+        for key in ("betas", "warmup_betas"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
         return cls(loss=loss, **d)
 
 
@@ -221,7 +234,9 @@ def _parse_value(raw: str, current: Any, key: str) -> Any:
         value = raw  # bare strings such as a path
     if isinstance(current, str):
         return raw
-    if current is None:  # optional fields: a number, null, or a string such as a path
+    if current is None:  # optional fields: a number, null, a pair such as betas, or a path
+        if isinstance(value, list):
+            return tuple(value)
         return value if value is None or isinstance(value, int | float) else raw
     if (
         isinstance(current, float)

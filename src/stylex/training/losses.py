@@ -7,6 +7,9 @@ classifier probabilities (optionally a classifier term on those samples).
 Generator + encoder on encoder steps, x' = G(E(x), p): adversarial, 1.0 L1(x', x) +
 0.1 perceptual(x', x), 0.1 L1(E(x'), E(x)), 1.0 KL(softmax C(x) || softmax C(x')).
 Warm-up steps are encoder steps without the adversarial term (D is not run at all).
+Optional conditioning term on encoder and warm-up steps: the same w rendered with swapped class
+probabilities p' must be classified as p', KL(p' || softmax C(G(E(x), p'))), so the decision
+has to pass through p and cannot ride in w (what AttFind's StyleSpace search relies on).
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ def classifier_kl(p_target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     log_q = F.log_softmax(logits.float(), dim=1)
     p = p_target.float()
     return (p * (torch.log(p.clamp_min(1e-8)) - log_q)).sum(dim=1).mean()
+
+
+def swap_probabilities(p: torch.Tensor) -> torch.Tensor:
+    """Each row's probabilities moved one class on (class k gets p[k-1]): for two classes the
+    opposite decision, for more a different one, and never the image's own unless p is uniform."""
+    return p.roll(1, dims=1)
 
 
 class StylexLoss:
@@ -82,6 +91,12 @@ class StylexLoss:
                     + wts.rec_w * loss_w
                     + wts.classifier * loss_cls
                 )
+                if wts.classifier_swap > 0:
+                    p_swap = swap_probabilities(p_real)
+                    x_swap = self.G(w, p_swap, noise_mode="random")
+                    loss_swap = classifier_kl(p_swap, self.C(x_swap))
+                    total = total + wts.classifier_swap * loss_swap
+                    stats["cls_swap"] = loss_swap.item()
                 if kind == ENCODER:
                     stats["E_adv"] = loss_adv.item()
                 stats.update(

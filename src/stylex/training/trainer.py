@@ -294,6 +294,11 @@ def train(
     deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     for step in range(start_step, end_step):
         kind = schedule.kind(step)
+        # G and E take the warm-up's betas while it lasts (D does not run during it).
+        betas = cfg.warmup_betas if kind == WARMUP and cfg.warmup_betas else cfg.betas
+        for name in ("G", "E"):
+            for group in optimizers[name].param_groups:
+                group["betas"] = tuple(betas)
         x_all = stream.batch(step).to(device)
         z_all = torch.randn(x_all.shape[0], arch.z_dim).to(device)
         with torch.no_grad(), autocast:
