@@ -1,104 +1,154 @@
-"""Training throughput (images/s) of whole StylEx steps, per preset, on this machine's device.
+"""Training throughput: whole StylEx steps of the baseline and of the fast path, side by side.
 
-Runs the real training loop (`stylex.training.trainer.train`) on the built-in shapes data with
-an untrained built-in classifier (throughput does not depend on its weights), logs every few
-steps, and prints the median images/s over the logged windows after a warm-up window, with the
-preset, resolution, batch and device. Also compares the grouped ("fused") modulated conv with
-the scale-conv-scale path, side by side in the same run. A preset with a reconstruction warm-up
-(`rec_warmup_steps`) is measured in both phases: warm-up steps (E and G only) and the
-alternating StylEx steps that follow.
+For each step kind of the recipe (the reconstruction warm-up step, the encoder step and the
+random-z step of the alternation, and the encoder step that also runs lazy R1) this times the
+real `stylex.training.step.train_step` on both configurations, interleaved (baseline, fast,
+baseline, fast, ...) over several repeats, and prints per kind the median images/s of each and
+their ratio. A kind is timed over `--cycle` consecutive steps of that kind, so the lazy terms
+(every 4th reconstructing step) are counted at their real share. The last line is
 
-    python bench/train_throughput.py                     # tiny and small32 on the default device
-    python bench/train_throughput.py --presets small64 --steps 60 --device cuda
+    speed-up: X.XXx
+
+the geometric mean of the per-kind ratios weighted by how often the recipe runs each kind over
+`--recipe-steps` steps. The baseline is `training.config.baseline_config` (every loss term on
+every step, per-tensor Adam), which `stylex train --no-fast-path` also trains. Cold start
+(building networks and optimizers, and the first step) is printed separately.
+
+    python bench/train_throughput.py                          # cpu32 + the swap term, 2 threads
+    python bench/train_throughput.py --preset tiny --set loss.classifier_swap=0
+    python bench/train_throughput.py --device cuda --preset gpu64
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
-from stylex.classifiers import ClassifierSpec, SmallCNN
-from stylex.classifiers.train import save_torchscript
+from stylex.classifiers import SmallCNN
 from stylex.device import pick_device
-from stylex.training.config import resolve_config
-from stylex.training.trainer import train
+from stylex.training.config import baseline_config, resolve_config
+from stylex.training.distributed import DistInfo
+from stylex.training.schedule import ENCODER, RANDOM, WARMUP, AlternatingSchedule
+from stylex.training.step import build_state, train_step
+from stylex.training.trainer import arch_from
+
+KINDS = ("warmup", "encoder", "encoder+R1", "random")
+WARMUP_STEPS = 64  # the timed states' own warm-up: its steps are the warm-up kind's samples
 
 
-def make_classifier(folder: Path, resolution: int) -> Path:
-    path = folder / f"classifier{resolution}.pt"
-    spec = ClassifierSpec(
-        input_size=resolution, class_names=["a", "b"], format="torchscript", name="bench"
-    )
-    save_torchscript(SmallCNN(2, resolution).eval(), path, spec)
-    return path
+def recipe_weights(cfg, steps: int) -> dict[str, float]:
+    """Share of each kind among the recipe's first `steps` steps."""
+    schedule = AlternatingSchedule(cfg.encoder_every, min(cfg.rec_warmup_steps, steps))
+    counts = dict.fromkeys(KINDS, 0)
+    for step in range(steps):
+        kind = schedule.kind(step)
+        if kind == ENCODER and step % cfg.loss.r1_interval == 0:
+            kind = "encoder+R1"
+        counts[kind] += 1
+    return {k: v / steps for k, v in counts.items()}
 
 
-def measure(
-    preset: str, steps: int, device: str, fused: bool, folder: Path, phase: str = "alternating"
-) -> dict:
-    cfg = resolve_config(preset, {"device": device, "fused_modconv": str(fused)})
-    cfg.rec_warmup_steps = steps if phase == "warmup" else 0
-    log_every = max(steps // 6, 1)
-    cfg.steps = steps
-    cfg.num_images = max(cfg.batch_size * 4, 256)
-    cfg.log_every = log_every
-    cfg.sample_every = cfg.checkpoint_every = 10**9
-    cfg.classifier = str(make_classifier(folder, cfg.resolution))
+def sample_steps(cfg, cycle: int) -> dict[str, list[int]]:
+    """`cycle` consecutive step indices of each kind, in a schedule with WARMUP_STEPS warm-up."""
+    schedule = AlternatingSchedule(cfg.encoder_every, WARMUP_STEPS)
+    out: dict[str, list[int]] = {k: [] for k in KINDS}
+    step = 0
+    while any(len(v) < cycle for v in out.values()):
+        kind = schedule.kind(step)
+        if kind == ENCODER and step % cfg.loss.r1_interval == 0:
+            kind = "encoder+R1"
+        if kind in (WARMUP, RANDOM, ENCODER, "encoder+R1") and len(out[kind]) < cycle:
+            out[kind].append(step)
+        step += 1
+    return out
+
+
+def make_state(cfg, device: torch.device):
+    cfg.rec_warmup_steps = WARMUP_STEPS
+    arch = arch_from(cfg, 2)
+    torch.manual_seed(123)
+    C = SmallCNN(2, cfg.resolution).eval().to(device)  # throughput does not depend on weights
+    for p in C.parameters():
+        p.requires_grad_(False)
+    return build_state(cfg, arch, C, device, DistInfo())
+
+
+def time_steps(state, steps: list[int], x: torch.Tensor, z: torch.Tensor) -> float:
+    """Seconds per step over `steps`."""
+    if x.device.type == "cuda":
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
-    result = train(cfg, folder / f"{preset}-{fused}-{time.time_ns()}", progress=False)
-    wall = time.perf_counter() - t0
-    rates = [row["images_per_s"] for row in result.history[1:]]  # first window = warm-up
-    return {
-        "preset": preset,
-        "resolution": cfg.resolution,
-        "batch": cfg.batch_size,
-        "fused_modconv": fused,
-        "phase": phase,
-        "median_img_s": statistics.median(rates),
-        "min_img_s": min(rates),
-        "max_img_s": max(rates),
-        "wall_s": wall,
-    }
+    for step in steps:
+        train_step(state, step, x, z)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / len(steps)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--presets", nargs="+", default=["tiny", "small32"])
-    parser.add_argument("--steps", type=int, default=36, help="steps per measurement")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--preset", default="cpu32")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=["loss.classifier_swap=1.0"],
+        metavar="KEY=VALUE",
+        help="option overrides, as in stylex train (default: the swapped-conditioning term on)",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats per kind")
+    parser.add_argument("--cycle", type=int, default=4, help="consecutive steps per timing")
+    parser.add_argument("--recipe-steps", type=int, default=24000, help="steps the weights span")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = pick_device(args.device)
+    overrides = dict(s.split("=", 1) for s in args.set)
+    overrides["device"] = str(device)
+    fast_cfg = resolve_config(args.preset, overrides)
+    weights = recipe_weights(fast_cfg, args.recipe_steps)
+    configs = {"baseline": baseline_config(fast_cfg), "fast": fast_cfg}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(
-        f"device: {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}"
+    print(f"device: {device} ({name}), torch {torch.__version__}, threads {args.threads}")
+    print(f"preset {args.preset}, overrides {args.set}, batch {fast_cfg.batch_size}")
+
+    x = (torch.rand(fast_cfg.batch_size, 3, fast_cfg.resolution, fast_cfg.resolution) * 2 - 1).to(
+        device
     )
-    print(
-        f"{'preset':<10}{'phase':>12}{'res':>5}{'batch':>7}{'modconv':>10}"
-        f"{'median img/s':>15}{'range':>18}"
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        for preset in args.presets:
-            phases = ["alternating"]
-            if resolve_config(preset).rec_warmup_steps > 0:
-                phases.insert(0, "warmup")
-            for phase in phases:
-                rows = [measure(preset, args.steps, str(device), f, Path(tmp), phase)
-                        for f in (True, False)]  # fmt: skip
-                for r in rows:
-                    span = f"{r['min_img_s']:.1f}-{r['max_img_s']:.1f}"
-                    kind = "grouped" if r["fused_modconv"] else "unfused"
-                    print(
-                        f"{r['preset']:<10}{phase:>12}{r['resolution']:>5}{r['batch']:>7}"
-                        f"{kind:>10}{r['median_img_s']:>15.1f}{span:>18}"
-                    )
-                ratio = rows[0]["median_img_s"] / rows[1]["median_img_s"]
-                print(f"{'':<10}grouped / unfused = {ratio:.2f}x")
+    z = torch.randn(fast_cfg.batch_size, fast_cfg.z_dim).to(device)
+    states = {}
+    for label, cfg in configs.items():
+        t0 = time.perf_counter()
+        states[label] = make_state(cfg, device)
+        built = time.perf_counter() - t0
+        first = time_steps(states[label], [0], x, z)
+        print(f"cold start {label}: build {built:.2f} s, first step {first:.2f} s")
+
+    steps = sample_steps(fast_cfg, args.cycle)
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.repeats):
+        for kind in KINDS:
+            for label in configs:  # interleaved: both see the same machine state
+                times.setdefault((kind, label), []).append(
+                    time_steps(states[label], steps[kind], x, z)
+                )
+
+    batch = fast_cfg.batch_size
+    print(f"{'kind':<12}{'share':>7}{'baseline img/s':>16}{'fast img/s':>12}{'ratio':>8}")
+    log_sum, weight_sum = 0.0, 0.0
+    for kind in KINDS:
+        base = batch / statistics.median(times[(kind, "baseline")])
+        fast = batch / statistics.median(times[(kind, "fast")])
+        print(f"{kind:<12}{weights[kind]:>7.3f}{base:>16.1f}{fast:>12.1f}{fast / base:>7.2f}x")
+        if weights[kind] > 0:
+            log_sum += weights[kind] * math.log(fast / base)
+            weight_sum += weights[kind]
+    print(f"speed-up: {math.exp(log_sum / weight_sum):.2f}x")
     return 0
 
 

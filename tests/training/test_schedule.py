@@ -27,3 +27,12 @@ def test_warmup_steps_come_first_then_the_alternation():
     assert s.counts(3, 7) == {ENCODER: 2, RANDOM: 2, WARMUP: 0}
     with pytest.raises(ValueError, match="warmup_steps"):
         AlternatingSchedule(2, warmup_steps=-1)
+
+
+@pytest.mark.parametrize(("encoder_every", "warmup"), [(2, 0), (2, 3), (3, 4), (1, 0), (2, 16)])
+def test_reconstruction_index_counts_the_steps_that_reconstructed(encoder_every, warmup):
+    schedule = AlternatingSchedule(encoder_every, warmup)
+    seen = 0
+    for step in range(60):
+        assert schedule.reconstruction_index(step) == seen
+        seen += schedule.kind(step) in (WARMUP, ENCODER)

@@ -226,7 +226,7 @@ def test_warmup_betas_and_the_conditioning_term(tmp_path, shapes_classifier):
         checkpoint_every=1,
         keep_checkpoints=10,
     )
-    cfg.loss.classifier_swap = 1.0
+    cfg.loss.classifier_swap, cfg.loss.swap_interval = 1.0, 1
     result = train(cfg, tmp_path / "run", progress=False)
     swap = [row.get("cls_swap", math.nan) for row in result.history]
     assert all(math.isfinite(v) and v >= 0 for v in swap[:3])  # warm-up, warm-up, encoder

@@ -37,12 +37,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-fast-path",
+        action="store_true",
+        help="train as the baseline does, for debugging: every loss term on every step, "
+        "per-tensor Adam (docs/training-speed.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from stylex.training.config import resolve_config
+    from stylex.training.config import baseline_config, resolve_config
 
     cfg = resolve_config(args.preset, overrides(args))
+    if args.no_fast_path:
+        cfg = baseline_config(cfg)
     if args.dry_run:
         from stylex.training.describe import describe
 

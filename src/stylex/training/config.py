@@ -29,6 +29,10 @@ class LossWeights:
     classifier_swap: float = 0.0
     r1_gamma: float = 1.0  # R1 penalty weight on real images
     r1_interval: int = 16  # lazy regularization: R1 every N steps, scaled by N
+    # Lazy reconstruction terms, as R1: on every N-th step that reconstructs (warm-up and
+    # encoder steps), weighted by N; 1 = every such step. docs/training-speed.md measures them.
+    rec_w_interval: int = 4  # the latent term L1(E(x'), E(x)): a quarter of a warm-up step
+    swap_interval: int = 4  # the swapped-conditioning term (a second G and C pass)
 
 
 @dataclass
@@ -64,6 +68,9 @@ class TrainConfig:
     # Grouped (per-sample weight) convs instead of scale-conv-scale: the same function, but
     # slower in bench/train_throughput.py on both CPU and an H200, so off by default.
     fused_modconv: bool = False
+    # What pays on the CPU without changing the step's result (docs/training-speed.md):
+    # multi-tensor (foreach) Adam. `baseline_config` turns it and the lazy terms off.
+    fast_path: bool = True
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     perceptual: str = "auto"  # 'auto', 'lpips' or 'pyramid'
     loss: LossWeights = field(default_factory=LossWeights)
@@ -99,8 +106,9 @@ class TrainConfig:
                 len(betas) != 2 or not all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
             ):
                 raise ConfigError(f"{name} must be two numbers in [0, 1), got {betas!r}")
-        if self.loss.r1_interval < 1:
-            raise ConfigError(f"loss.r1_interval must be >= 1, got {self.loss.r1_interval}")
+        for name in ("r1_interval", "rec_w_interval", "swap_interval"):
+            if getattr(self.loss, name) < 1:
+                raise ConfigError(f"loss.{name} must be >= 1, got {getattr(self.loss, name)}")
         if self.perceptual not in ("auto", "lpips", "pyramid"):
             raise ConfigError(f"perceptual {self.perceptual!r} not in auto, lpips, pyramid")
         return self
@@ -251,6 +259,15 @@ def _parse_value(raw: str, current: Any, key: str) -> Any:
             f"option {key}={raw!r}: expected a {type(current).__name__}, got {type(value).__name__}"
         )
     return value
+
+
+def baseline_config(cfg: TrainConfig) -> TrainConfig:
+    """The same run as the code trained it before the speed work: every loss term on every
+    step and per-tensor Adam (`stylex train --no-fast-path`, bench/train_throughput.py)."""
+    out = copy.deepcopy(cfg)
+    out.fast_path = False
+    out.loss.rec_w_interval = out.loss.swap_interval = 1
+    return out.validate()
 
 
 def resolve_config(preset: str, overrides: dict[str, str] | None = None) -> TrainConfig:

@@ -58,8 +58,12 @@ class StylexLoss:
         p_real: torch.Tensor,  # [N, num_classes] softmax(C(x_real))
         z: torch.Tensor,  # [N, z_dim]
         scale: float,  # 1 / accumulation rounds
+        rec_index: int = 0,  # steps that reconstructed before this one: the lazy terms' clock
     ) -> dict[str, float]:
-        """Run one phase on one micro-batch, backpropagate scaled losses, return their values."""
+        """Run one phase on one micro-batch, backpropagate scaled losses, return their values.
+
+        The latent and swapped-conditioning terms are lazy: they run on every N-th
+        reconstructing step (`rec_w_interval`, `swap_interval`) with N times their weight."""
         wts = self.weights
         stats: dict[str, float] = {}
         if phase == "G":
@@ -82,29 +86,28 @@ class StylexLoss:
                     loss_adv = torch.zeros((), device=x_real.device)
                 loss_l1 = (x_rec - x_real).abs().mean()
                 loss_perc = self.perceptual(x_rec.float(), x_real.float()).mean()
-                loss_w = (self.E(x_rec) - w).abs().mean()
                 loss_cls = classifier_kl(p_real, self.C(x_rec))
                 total = (
                     wts.adversarial * loss_adv
                     + wts.rec_l1 * loss_l1
                     + wts.rec_perceptual * loss_perc
-                    + wts.rec_w * loss_w
                     + wts.classifier * loss_cls
                 )
-                if wts.classifier_swap > 0:
-                    p_swap = swap_probabilities(p_real)
-                    x_swap = self.G(w, p_swap, noise_mode="random")
-                    loss_swap = classifier_kl(p_swap, self.C(x_swap))
-                    total = total + wts.classifier_swap * loss_swap
-                    stats["cls_swap"] = loss_swap.item()
                 if kind == ENCODER:
                     stats["E_adv"] = loss_adv.item()
                 stats.update(
-                    rec_l1=loss_l1.item(),
-                    rec_perc=loss_perc.item(),
-                    rec_w=loss_w.item(),
-                    cls_kl=loss_cls.item(),
+                    rec_l1=loss_l1.item(), rec_perc=loss_perc.item(), cls_kl=loss_cls.item()
                 )
+                if wts.rec_w > 0 and rec_index % wts.rec_w_interval == 0:
+                    loss_w = (self.E(x_rec) - w).abs().mean()
+                    total = total + wts.rec_w * wts.rec_w_interval * loss_w
+                    stats["rec_w"] = loss_w.item()
+                if wts.classifier_swap > 0 and rec_index % wts.swap_interval == 0:
+                    p_swap = swap_probabilities(p_real)
+                    x_swap = self.G(w, p_swap, noise_mode="random")
+                    loss_swap = classifier_kl(p_swap, self.C(x_swap))
+                    total = total + wts.classifier_swap * wts.swap_interval * loss_swap
+                    stats["cls_swap"] = loss_swap.item()
             else:
                 raise ValueError(f"unknown step kind {kind!r}")
             (total * scale).backward()

@@ -38,6 +38,15 @@ class AlternatingSchedule:
             return WARMUP
         return ENCODER if step % self.encoder_every == 0 else RANDOM
 
+    def reconstruction_index(self, step: int) -> int:
+        """How many steps before `step` reconstructed (warm-up and encoder steps): the clock of
+        the lazy reconstruction terms, so that "every N-th" counts only steps that have them."""
+        if step <= self.warmup_steps:
+            return step
+        # Encoder steps in [warmup_steps, step): the multiples of encoder_every there.
+        e = self.encoder_every
+        return self.warmup_steps + -(-step // e) - -(-self.warmup_steps // e)
+
     def counts(self, start: int, stop: int) -> dict[str, int]:
         """Number of steps of each kind in [start, stop) (warm-up only when there is one)."""
         kinds = [self.kind(s) for s in range(start, stop)]

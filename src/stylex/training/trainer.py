@@ -1,4 +1,5 @@
-"""The StylEx training loop: G, E and D trained for one frozen classifier C.
+"""The StylEx training loop: G, E and D trained for one frozen classifier C (the step itself is
+in `training.step`).
 
 Each step: one D update (plus lazy R1 every `r1_interval` steps), then one G update whose kind
 the schedule decides: an encoder step (G and E trained on reconstructions of the real batch) or
@@ -8,8 +9,6 @@ classifier probabilities). The encoder's optimizer steps only on encoder steps.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import csv
 import json
 import logging
@@ -30,15 +29,13 @@ from stylex.data import build_dataset, save_image_grid
 from stylex.device import pick_device
 from stylex.errors import CheckpointError, ClassifierError
 from stylex.fileio import atomic_path, write_json
-from stylex.models import ArchConfig, Discriminator, Encoder, Generator
-from stylex.models.perceptual import build_perceptual
+from stylex.models import ArchConfig, Encoder, Generator
 from stylex.rundir import CONFIG_NAME, latest_checkpoint, read_run_config
 from stylex.training import distributed as dist_utils
 from stylex.training.checkpoint import load_checkpoint, save_checkpoint
 from stylex.training.config import ARCH_KEYS, DATA_KEYS, TrainConfig
 from stylex.training.data_stream import BatchStream
-from stylex.training.losses import StylexLoss
-from stylex.training.schedule import RANDOM, WARMUP, AlternatingSchedule
+from stylex.training.step import build_state, train_step
 
 log = logging.getLogger(__name__)
 
@@ -115,19 +112,6 @@ def _copy_classifier(path: Path, run_dir: Path) -> str:
     return str(dest.relative_to(run_dir))
 
 
-def _set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-@torch.no_grad()
-def _update_ema(G_ema: Generator, G: Generator, beta: float) -> None:
-    for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
-        p_ema.copy_(p.detach().lerp(p_ema, beta))
-    for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
-        b_ema.copy_(b)
-
-
 @torch.no_grad()
 def _write_samples(
     path: Path,
@@ -196,40 +180,16 @@ def train(
     check_classifier(C, len(dataset.class_names) if labeled else None, cfg.resolution)
     arch = arch_from(cfg, C.num_classes)
 
-    torch.manual_seed(cfg.seed * 7919 + info.rank)
-    G, E, D = Generator(arch), Encoder(arch), Discriminator(arch)
-    G.fused_modconv = cfg.fused_modconv
-    G_ema = copy.deepcopy(G).eval()
-    G_ema.fused_modconv = False
-    _set_requires_grad(G_ema, False)
-    for module in (G, E, D, G_ema):
-        module.to(device)
-    for module in (G, E, D):
-        dist_utils.broadcast_parameters(module, info)
-    G_ema.load_state_dict(G.state_dict())
-
-    # Lazy R1 changes D's effective update: rescale its lr and betas (StyleGAN2 appendix B).
-    ratio = cfg.loss.r1_interval / (cfg.loss.r1_interval + 1)
-    optimizers = {
-        "G": torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, eps=1e-8),
-        "E": torch.optim.Adam(E.parameters(), lr=cfg.lr_e, betas=cfg.betas, eps=1e-8),
-        "D": torch.optim.Adam(
-            D.parameters(),
-            lr=cfg.lr_d * ratio,
-            betas=(cfg.betas[0] ** ratio, cfg.betas[1] ** ratio),
-            eps=1e-8,
-        ),
-    }
-    modules = {"G": G, "G_ema": G_ema, "E": E, "D": D}
-    perceptual = build_perceptual(cfg.perceptual).to(device)
-    loss = StylexLoss(G, E, D, C, perceptual, cfg.loss)
-    schedule = AlternatingSchedule(cfg.encoder_every, cfg.rec_warmup_steps)
+    state = build_state(cfg, arch, C, device, info)
+    G, E, G_ema, optimizers = state.G, state.E, state.G_ema, state.optimizers
+    modules = state.modules
+    schedule = state.schedule
 
     start_step = 0
     resumed_from: int | None = None
     if resume and (ckpt := latest_checkpoint(run_dir)) is not None:
-        state = load_checkpoint(ckpt, modules, optimizers)
-        start_step = resumed_from = state["step"]
+        saved = load_checkpoint(ckpt, modules, optimizers)
+        start_step = resumed_from = saved["step"]
         if info.is_main:
             _record_resume(run_dir, cfg, start_step)
         if info.enabled:  # RNG states are saved by rank 0 only: give each rank its own stream
@@ -250,7 +210,7 @@ def train(
                     "num_classes": C.num_classes,
                     "class_names": list(C.class_names),
                 },
-                "perceptual": perceptual.name,
+                "perceptual": state.loss.perceptual.name,
                 "world_size": info.world_size,
             },
         )
@@ -270,13 +230,6 @@ def train(
         num_samples, arch.z_dim, generator=torch.Generator().manual_seed(cfg.seed)
     ).to(device)
 
-    ema_beta = 0.5 ** (cfg.batch_size / max(cfg.ema_half_life_kimg * 1000, 1e-8))
-    micro = cfg.batch_size // info.world_size // cfg.accum_steps
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda" and cfg.amp
-        else contextlib.nullcontext()
-    )
     end_step = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
     history: list[dict[str, float]] = []
     pending: dict[str, list[float]] = defaultdict(list)
@@ -293,45 +246,10 @@ def train(
     t_last, images_since = time.perf_counter(), 0
     deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     for step in range(start_step, end_step):
-        kind = schedule.kind(step)
-        # G and E take the warm-up's betas while it lasts (D does not run during it).
-        betas = cfg.warmup_betas if kind == WARMUP and cfg.warmup_betas else cfg.betas
-        for name in ("G", "E"):
-            for group in optimizers[name].param_groups:
-                group["betas"] = tuple(betas)
         x_all = stream.batch(step).to(device)
         z_all = torch.randn(x_all.shape[0], arch.z_dim).to(device)
-        with torch.no_grad(), autocast:
-            p_all = torch.softmax(C(x_all).float(), dim=1)
-        chunks = list(zip(x_all.split(micro), p_all.split(micro), z_all.split(micro), strict=True))
-        scale = 1.0 / len(chunks)
-        phases = []
-        if kind != WARMUP:  # the warm-up trains an autoencoder: no discriminator yet
-            phases.append(("D", [D], ["D"]))
-            if step % cfg.loss.r1_interval == 0:
-                phases.append(("Dreg", [D], ["D"]))
-        phases.append(("G", [G], ["G"]) if kind == RANDOM else ("G", [G, E], ["G", "E"]))
-        for phase, trained, opt_names in phases:
-            for module in (G, E, D):
-                _set_requires_grad(module, module in trained)
-            for name in opt_names:
-                optimizers[name].zero_grad(set_to_none=True)
-            for x, p, z in chunks:
-                with autocast if phase != "Dreg" else contextlib.nullcontext():
-                    stats = loss.accumulate_gradients(phase, kind, x, p, z, scale)
-                for key, value in stats.items():
-                    pending[key].append(value)
-            for module in trained:
-                dist_utils.average_gradients(module, info)
-                for param in module.parameters():
-                    if param.grad is not None:
-                        torch.nan_to_num_(param.grad, nan=0.0, posinf=1e5, neginf=-1e5)
-            for name in opt_names:
-                optimizers[name].step()
-        # Each rank tracked the mean w of its own slice of the batch; their mean is the global
-        # batch's (the update is linear), and it keeps the replicas bit-identical.
-        dist_utils.average_tensor_(G.mapping.w_avg, info)
-        _update_ema(G_ema, G, ema_beta)
+        for key, values in train_step(state, step, x_all, z_all).items():
+            pending[key].extend(values)
         images_since += cfg.batch_size
         done = step + 1
         # Each rank reads its own clock: agree on stopping so no rank waits at a barrier alone.
@@ -355,6 +273,12 @@ def train(
                 for k, v in row.items()
                 if k in ("rec_l1", "cls_kl", "G_adv", "D_real")
             }
+            if math.isfinite(deadline):
+                # tqdm's ETA is for the step cap; with a time limit the run ends at whichever
+                # comes first.
+                left_s = max(deadline - time.monotonic(), 0.0)
+                steps_left_s = (end_step - done) * cfg.batch_size / max(row["images_per_s"], 1e-9)
+                shown["stops_in"] = f"{min(left_s, steps_left_s) / 60:.1f}min"
             bar.set_postfix(**shown, img_s=f"{row['images_per_s']:.0f}")
         bar.update(1)
         if info.is_main and (done % cfg.sample_every == 0 or done == end_step):
