@@ -152,3 +152,22 @@ def test_training_is_deterministic() -> None:
         k: v for k, v in b.items() if k not in drop
     }
     assert np.isfinite(a["size_r2"])
+
+
+def test_a_name_only_where_one_factor_moves_and_the_others_hardly_do() -> None:
+    from stylex.explain.probes import clear_factor
+
+    quiet = dict.fromkeys(PROBE_FACTORS, 0.02)
+    assert clear_factor({**quiet, "hue": 0.6}) == "hue"
+    # b16.conv1 ch 34 of shapes32/3 recoloured at both ends while reshaping: no true name.
+    assert clear_factor({**quiet, "shape": 0.5, "hue": 0.4}) is None
+    assert clear_factor({**quiet, "hue": 0.6, "size": 0.3}) == "hue"  # at the side limit
+    assert clear_factor(dict.fromkeys(PROBE_FACTORS, 0.05)) is None  # nothing moves enough
+
+
+def test_unnamed_suggestions_stay_unnamed() -> None:
+    from stylex.explain.labels import labels_from_json
+
+    rows = [{"index": 3, "direction": "max", "factor": "hue", "name": "hue toward red"},
+            {"index": 4, "direction": "min", "factor": "shape", "name": None}]  # fmt: skip
+    assert labels_from_json(rows, "test") == {(3, 1): "hue toward red"}

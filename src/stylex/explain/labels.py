@@ -7,7 +7,8 @@ file may take:
 
     {"290:max": "hue toward red", ...}
     [{"index": 290, "direction": "max", "name": "hue toward red"}, ...]   ("label" for "name")
-    a metrics.json: its alignment.suggested_names, a list as above
+    a metrics.json: its alignment.suggested_names, a list as above (an entry with a "factor"
+    and "name": null is an edit that moves several factors: it stays unnamed)
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ def labels_from_json(data: Any, source: str) -> dict[Key, str]:
         if not isinstance(row, dict) or "index" not in row or "direction" not in row:
             raise InvalidArgumentError(f"{source}: entry {row!r} lacks index / direction")
         key = parse_key(f"{row['index']}:{row['direction']}")
-        out[key] = _name(key, row.get("name", row.get("label")))
+        name = row.get("name", row.get("label"))
+        if name is None and "factor" in row:  # a suggestion left unnamed: no single factor
+            continue
+        out[key] = _name(key, name)
     return out
 
 

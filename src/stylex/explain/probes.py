@@ -328,7 +328,8 @@ def attribute_factors(
     """For each attribute, applied alone to every image: the factor it changes most.
 
     Returns one {"index", "direction", "factor", "changes": {factor: normalised change},
-    "name": a suggested human name (`suggest_name`)} per attribute, in order (see
+    "name": a suggested human name (`suggest_name`), None where the edit moves several
+    factors (`clear_factor`)} per attribute, in order (see
     `factor_changes` for the normalisation). "Before" is G(styles).
     """
     device = module_device(G, styles.conv.device)
@@ -360,16 +361,31 @@ def attribute_factors(
         edited = {k: v[pos] for k, v in after.items()}
         changes = _changes(before, edited, scale)
         factor = max(changes, key=changes.__getitem__)
+        named = clear_factor(changes) is not None
         results.append(
             {
                 "index": index,
                 "direction": direction,
                 "factor": factor,
                 "changes": changes,
-                "name": suggest_name(factor, before[factor], edited[factor]),
+                "name": suggest_name(factor, before[factor], edited[factor]) if named else None,
             }
         )
     return results
+
+
+# A name says what an edit does only where one factor moves and the others hardly do.
+MIN_NAMED_CHANGE = 0.1  # the main factor's normalised change (see factor_changes)
+MAX_SIDE_SHARE = 0.5  # every other factor's change, as a share of the main one's
+
+
+def clear_factor(changes: dict[str, float]) -> str | None:
+    """The factor an edit changes most, if it changes by at least MIN_NAMED_CHANGE and no
+    other factor changes by more than MAX_SIDE_SHARE of that; else None (no true name)."""
+    ranked = sorted(changes.items(), key=lambda kv: kv[1], reverse=True)
+    main, size = ranked[0]
+    side = ranked[1][1] if len(ranked) > 1 else 0.0
+    return main if size >= MIN_NAMED_CHANGE and side <= MAX_SIDE_SHARE * size else None
 
 
 # Hue names by their hue in turns (the colour wheel of `shapes`: 0 = red, 1/3 = green).
