@@ -273,6 +273,15 @@ class Generator(nn.Module):
             rgb.append(block.torgb.affine(wp))
         return Styles(torch.cat(conv, dim=1), torch.cat(rgb, dim=1))
 
+    def conditioning_weights(self) -> list[torch.Tensor]:
+        """The class-probability columns [out, num_classes] of every style affine (conv, toRGB
+        and the Fourier input), at parameter scale: how p reaches each style coordinate."""
+        w_dim = self.cfg.w_dim
+        affines = [layer.affine for block in self.blocks for _, layer in block.conv_layers()]
+        affines += [block.torgb.affine for block in self.blocks]
+        affines += [block.input.affine for block in self.blocks if block.input is not None]
+        return [affine.weight[:, w_dim:] for affine in affines]
+
     def synthesize(
         self,
         styles: Styles,

@@ -27,12 +27,17 @@ class LossWeights:
     # KL(p' || softmax C(G(E(x), p'))) with p' = swapped probabilities, on encoder and warm-up
     # steps (0 = off): the decision must follow the conditioning, not w (see training.losses)
     classifier_swap: float = 0.0
+    # Group-lasso weight on how the class probabilities reach each style coordinate (the sum
+    # over coordinates of the L2 norm of its affine's p columns), on reconstructing steps
+    cond_sparsity: float = 0.0
     r1_gamma: float = 1.0  # R1 penalty weight on real images
     r1_interval: int = 16  # lazy regularization: R1 every N steps, scaled by N
     # Lazy reconstruction terms, as R1: on every N-th step that reconstructs (warm-up and
-    # encoder steps), weighted by N; 1 = every such step. docs/training-speed.md measures them.
-    rec_w_interval: int = 4  # the latent term L1(E(x'), E(x)): a quarter of a warm-up step
-    swap_interval: int = 4  # the swapped-conditioning term (a second G and C pass)
+    # encoder steps), weighted by N; 1 = every such step. N = 4 made warm-up steps 1.65x
+    # faster but cost reconstruction at equal images (L1 0.127 vs 0.085 at step 1,500,
+    # docs/training-speed.md), so they are off by default.
+    rec_w_interval: int = 1  # the latent term L1(E(x'), E(x)): a quarter of a warm-up step
+    swap_interval: int = 1  # the swapped-conditioning term (a second G and C pass)
 
 
 @dataclass
@@ -263,7 +268,8 @@ def _parse_value(raw: str, current: Any, key: str) -> Any:
 
 def baseline_config(cfg: TrainConfig) -> TrainConfig:
     """The same run as the code trained it before the speed work: every loss term on every
-    step and per-tensor Adam (`stylex train --no-fast-path`, bench/train_throughput.py)."""
+    step and per-tensor Adam (`stylex train --no-fast-path`, bench/train_throughput.py).
+    Lazy terms set by the user are turned off too."""
     out = copy.deepcopy(cfg)
     out.fast_path = False
     out.loss.rec_w_interval = out.loss.swap_interval = 1

@@ -62,8 +62,9 @@ class StylexLoss:
     ) -> dict[str, float]:
         """Run one phase on one micro-batch, backpropagate scaled losses, return their values.
 
-        The latent and swapped-conditioning terms are lazy: they run on every N-th
-        reconstructing step (`rec_w_interval`, `swap_interval`) with N times their weight."""
+        The latent and swapped-conditioning terms may be lazy: with `rec_w_interval` or
+        `swap_interval` N > 1 they run on every N-th reconstructing step at N times their
+        weight."""
         wts = self.weights
         stats: dict[str, float] = {}
         if phase == "G":
@@ -102,6 +103,13 @@ class StylexLoss:
                     loss_w = (self.E(x_rec) - w).abs().mean()
                     total = total + wts.rec_w * wts.rec_w_interval * loss_w
                     stats["rec_w"] = loss_w.item()
+                if wts.cond_sparsity > 0:
+                    # Group lasso over style coordinates: p may reach only a few of them, so
+                    # the decision gathers in coordinates that AttFind can move one at a time.
+                    rows = [c.norm(dim=1).sum() for c in self.G.conditioning_weights()]
+                    loss_sparse = torch.stack(rows).sum()
+                    total = total + wts.cond_sparsity * loss_sparse
+                    stats["cond_l21"] = loss_sparse.item()
                 if wts.classifier_swap > 0 and rec_index % wts.swap_interval == 0:
                     p_swap = swap_probabilities(p_real)
                     x_swap = self.G(w, p_swap, noise_mode="random")
