@@ -274,8 +274,11 @@ def test_evaluate_and_report(attfind_run, capsys):
     assert {(r["index"], r["direction"]) for r in suggested} == {
         (a.index, "max" if a.direction else "min") for v in catalog.classes.values() for a in v
     }
+    # Named only where one factor moves (`clear_factor`); a barely trained model's edits
+    # move several at once, so some stay unnamed.
     for r in suggested:
-        assert r["name"] and (r["factor"] != "hue" or r["name"].startswith("hue toward ")), r
+        assert r["name"] is None or r["name"], r
+        assert r["name"] is None or r["factor"] != "hue" or r["name"].startswith("hue toward "), r
     image_success = metrics["per_image_success_image"]
     assert image_success["mode"] == "image" and image_success["num_images"] == 24
     assert image_success["top1"] >= metrics["per_image_success"]["top1"]

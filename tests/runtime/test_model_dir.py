@@ -45,16 +45,30 @@ def _remove(path):
     [(_flip_byte, "tampered"), (_truncate, "truncated"), (_remove, "missing")],
 )
 @pytest.mark.parametrize("file", ["encoder.onnx", "synthesis.onnx", "classifier.onnx"])
-def test_damaged_file_is_named_and_nothing_loads(copy, file, damage, message):
+def test_damaged_file_is_named_and_nothing_loads(
+    model_dir, copy, file, damage, message, monkeypatch
+):
     damage(copy / file)
     with pytest.raises(ModelDirError, match=message) as info:
         read_model_dir(copy)
     assert str(copy / file) in str(info.value)
     assert isinstance(info.value, CheckpointError)  # INVALID_ARGUMENT, exit code 2
-    engine = None
+    # The check comes before any graph reaches ONNX Runtime: count the real sessions opened.
+    import onnxruntime
+
+    opened = []
+    real_init = onnxruntime.InferenceSession.__init__
+
+    def counting_init(self, *args, **kwargs):
+        opened.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "__init__", counting_init)
     with pytest.raises(ModelDirError, match=file):
-        engine = OrtEngine.load(copy, device="cpu", intra_op_threads=1)
-    assert engine is None
+        OrtEngine.load(copy, device="cpu", intra_op_threads=1)
+    assert opened == []
+    OrtEngine.load(model_dir, device="cpu", intra_op_threads=1)  # the counter does count
+    assert len(opened) >= 4
 
 
 def test_wrong_schema_version_names_the_manifest(copy):

@@ -46,8 +46,11 @@ def test_conditioning_sparsity_is_the_group_norm_of_every_affines_p_columns():
         torch.manual_seed(1)
         stats[weight] = loss.accumulate_gradients("G", "warmup", x, p, torch.zeros(4, 16), 1.0)
         stats[weight]["grad"] = G.blocks[0].conv1.affine.weight.grad.clone()
-    assert "cond_l21" not in stats[0.0]
-    assert stats[0.5]["cond_l21"] == pytest.approx(expected, rel=1e-5)
+    assert "cond_l21_conv" not in stats[0.0] and "cond_l21_rgb" not in stats[0.0]
+    both = stats[0.5]["cond_l21_conv"] + stats[0.5]["cond_l21_rgb"]
+    assert both == pytest.approx(expected, rel=1e-5)
+    conv = sum(float(c.detach().norm(dim=1).sum()) for c in G.conditioning_weights("conv"))
+    assert stats[0.5]["cond_l21_conv"] == pytest.approx(conv, rel=1e-5)
     # The term's gradient on a p column is the weight times that row's unit vector.
     w = G.blocks[0].conv1.affine.weight.detach()[:, arch.w_dim :]
     extra = stats[0.5]["grad"][:, arch.w_dim :] - stats[0.0]["grad"][:, arch.w_dim :]

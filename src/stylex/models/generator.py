@@ -273,13 +273,19 @@ class Generator(nn.Module):
             rgb.append(block.torgb.affine(wp))
         return Styles(torch.cat(conv, dim=1), torch.cat(rgb, dim=1))
 
-    def conditioning_weights(self) -> list[torch.Tensor]:
-        """The class-probability columns [out, num_classes] of every style affine (conv, toRGB
-        and the Fourier input), at parameter scale: how p reaches each style coordinate."""
+    def conditioning_weights(self, kind: str | None = None) -> list[torch.Tensor]:
+        """The class-probability columns [out, num_classes] of the style affines, at parameter
+        scale: how p reaches each style coordinate. `kind` "conv" (StyleSpace), "rgb" (toRGB
+        and the Fourier input, outside StyleSpace) or None (both, conv first)."""
+        if kind not in (None, "conv", "rgb"):
+            raise ValueError(f"kind {kind!r} not in None, 'conv', 'rgb'")
         w_dim = self.cfg.w_dim
-        affines = [layer.affine for block in self.blocks for _, layer in block.conv_layers()]
-        affines += [block.torgb.affine for block in self.blocks]
-        affines += [block.input.affine for block in self.blocks if block.input is not None]
+        affines = []
+        if kind in (None, "conv"):
+            affines += [layer.affine for block in self.blocks for _, layer in block.conv_layers()]
+        if kind in (None, "rgb"):
+            affines += [block.torgb.affine for block in self.blocks]
+            affines += [block.input.affine for block in self.blocks if block.input is not None]
         return [affine.weight[:, w_dim:] for affine in affines]
 
     def synthesize(

@@ -30,6 +30,9 @@ class LossWeights:
     # Group-lasso weight on how the class probabilities reach each style coordinate (the sum
     # over coordinates of the L2 norm of its affine's p columns), on reconstructing steps
     cond_sparsity: float = 0.0
+    # The same outside StyleSpace (toRGB, the Fourier input); None = cond_sparsity. AttFind
+    # cannot edit those styles, so the decision should not ride in them.
+    cond_sparsity_rgb: float | None = None
     r1_gamma: float = 1.0  # R1 penalty weight on real images
     r1_interval: int = 16  # lazy regularization: R1 every N steps, scaled by N
     # Lazy reconstruction terms, as R1: on every N-th step that reconstructs (warm-up and

@@ -103,13 +103,18 @@ class StylexLoss:
                     loss_w = (self.E(x_rec) - w).abs().mean()
                     total = total + wts.rec_w * wts.rec_w_interval * loss_w
                     stats["rec_w"] = loss_w.item()
-                if wts.cond_sparsity > 0:
-                    # Group lasso over style coordinates: p may reach only a few of them, so
-                    # the decision gathers in coordinates that AttFind can move one at a time.
-                    rows = [c.norm(dim=1).sum() for c in self.G.conditioning_weights()]
-                    loss_sparse = torch.stack(rows).sum()
-                    total = total + wts.cond_sparsity * loss_sparse
-                    stats["cond_l21"] = loss_sparse.item()
+                rgb_weight = wts.cond_sparsity if wts.cond_sparsity_rgb is None else (
+                    wts.cond_sparsity_rgb
+                )  # fmt: skip
+                for part, weight in (("conv", wts.cond_sparsity), ("rgb", rgb_weight)):
+                    if weight > 0:
+                        # Group lasso over style coordinates: p may reach only a few of them,
+                        # so the decision gathers in coordinates AttFind moves one at a time;
+                        # a heavier weight outside StyleSpace (toRGB) keeps it out of there.
+                        cols = self.G.conditioning_weights(part)
+                        loss_sparse = torch.stack([c.norm(dim=1).sum() for c in cols]).sum()
+                        total = total + weight * loss_sparse
+                        stats[f"cond_l21_{part}"] = loss_sparse.item()
                 if wts.classifier_swap > 0 and rec_index % wts.swap_interval == 0:
                     p_swap = swap_probabilities(p_real)
                     x_swap = self.G(w, p_swap, noise_mode="random")
