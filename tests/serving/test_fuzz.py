@@ -21,7 +21,7 @@ from PIL import Image
 
 from stylex.data.decode import decode_image_bytes
 from stylex.errors import InvalidArgumentError, ResourceExhaustedError
-from stylex.explain.options import explain_options
+from stylex.explain.options import MAX_NUM_CANDIDATES, explain_options
 from stylex.serving.grpc import codec
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
@@ -122,11 +122,18 @@ def test_grpc_request_fields(top_k, target, shift, image_format, image):
     assert opts.target in (0, 1, "runner-up", "predicted")
 
 
-oip_value = st.one_of(st.integers(-(2**40), 2**40), st.booleans(), wire_text, wire_float)
+oip_value = st.one_of(
+    st.integers(-(2**40), 2**40),
+    st.booleans(),
+    wire_text,
+    wire_float,
+    st.sampled_from(["image", "catalog", "IMAGE", "exhaustive"]),
+)
+OIP_KEYS = ["top_k", "target", "shift", "mode", "num_candidates", "other"]
 
 
 @FUZZ
-@given(params=st.dictionaries(st.sampled_from(["top_k", "target", "shift", "other"]), oip_value))
+@given(params=st.dictionaries(st.sampled_from(OIP_KEYS), oip_value))
 def test_oip_parameters(params):
     req = oip.ModelInferRequest()
     for key, value in params.items():
@@ -140,9 +147,28 @@ def test_oip_parameters(params):
         else:
             p.string_param = value
     try:
-        explain_options(CLASSES, **codec.oip_parameters(req))
-    except CLIENT_ERRORS:
-        pass
+        opts = explain_options(CLASSES, **codec.oip_parameters(req))
+    except CLIENT_ERRORS as exc:
+        # A message for the caller that names the bad parameter or the value it held.
+        msg = str(exc)
+        assert "other" in params or any(
+            k in msg or str(v).strip() in msg or repr(v).strip("'") in msg
+            for k, v in params.items()
+        ), (params, msg)
+        return
+    # Accepted: every option is in range, and a value that was sent is the one in force.
+    assert "other" not in params
+    assert 1 <= opts.top_k <= 64
+    assert math.isfinite(opts.shift) and opts.shift > 0
+    assert opts.target in (0, 1, "runner-up", "predicted")
+    assert opts.mode in ("catalog", "image")
+    assert 1 <= opts.num_candidates <= MAX_NUM_CANDIDATES
+    if "top_k" in params:
+        assert opts.top_k == params["top_k"]
+    if "num_candidates" in params:
+        assert opts.num_candidates == params["num_candidates"]
+    if "mode" in params and params["mode"] != "":
+        assert opts.mode == str(params["mode"]).strip().lower()
 
 
 @FUZZ
