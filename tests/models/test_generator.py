@@ -7,7 +7,10 @@ from stylex.models.layers import modulated_conv2d
 
 
 def tiny_cfg(
-    resolution: int = 16, num_classes: int = 2, synthesis_input: str = "const"
+    resolution: int = 16,
+    num_classes: int = 2,
+    synthesis_input: str = "const",
+    conditioned_styles: str = "all",
 ) -> ArchConfig:
     return ArchConfig(
         resolution=resolution,
@@ -18,6 +21,7 @@ def tiny_cfg(
         channel_base=512,
         channel_max=32,
         synthesis_input=synthesis_input,
+        conditioned_styles=conditioned_styles,
     )
 
 
@@ -101,6 +105,28 @@ def test_conditioning_on_probabilities_changes_the_output():
     x_a = g(w, torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
     x_b = g(w, torch.tensor([[0.0, 1.0], [0.0, 1.0]]))
     assert (x_a - x_b).abs().mean() > 1e-3
+
+
+def test_conv_only_conditioning_leaves_the_styles_outside_stylespace_to_w():
+    torch.manual_seed(0)
+    G = Generator(tiny_cfg(synthesis_input="fourier", conditioned_styles="conv"))
+    w = torch.randn(3, 32)
+    a = G.styles(w, torch.tensor([[1.0, 0.0]] * 3))
+    b = G.styles(w, torch.tensor([[0.0, 1.0]] * 3))
+    # toRGB and the input transform see w alone; every conv affine still takes p.
+    torch.testing.assert_close(a.rgb, b.rgb, atol=0, rtol=0)
+    for layer in G.layout.layers:
+        if layer.kind == "conv":
+            conv_a, conv_b = (G.layout.split(s.conv, "conv")[layer.name] for s in (a, b))
+            assert (conv_a - conv_b).abs().amax() > 1e-4, layer.name
+    assert G.conditioning_weights("rgb") == []
+    assert len(G.conditioning_weights()) == len(G.conditioning_weights("conv")) > 0
+    # Every style affine of the paper's variant takes p, so its rgb styles follow it.
+    full = Generator(tiny_cfg(synthesis_input="fourier"))
+    assert not torch.allclose(full.styles(w, a_p := torch.tensor([[1.0, 0.0]] * 3)).rgb,
+                              full.styles(w, 1 - a_p).rgb)  # fmt: skip
+    with pytest.raises(ConfigError, match="conditioned_styles"):
+        tiny_cfg(conditioned_styles="rgb")
 
 
 @pytest.mark.parametrize("demodulate", [True, False])

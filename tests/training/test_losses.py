@@ -58,3 +58,27 @@ def test_conditioning_sparsity_is_the_group_norm_of_every_affines_p_columns():
     torch.testing.assert_close(
         stats[0.5]["grad"][:, : arch.w_dim], stats[0.0]["grad"][:, : arch.w_dim]
     )
+
+
+def test_conv_only_conditioning_has_no_rgb_group_and_still_trains():
+    from stylex.models import ArchConfig, Discriminator, Encoder, Generator
+    from stylex.training.config import LossWeights
+    from stylex.training.losses import StylexLoss
+
+    arch = ArchConfig(resolution=16, num_classes=2, z_dim=16, w_dim=16, mapping_layers=1,
+                      channel_base=256, channel_max=16, synthesis_input="fourier",
+                      conditioned_styles="conv")  # fmt: skip
+    torch.manual_seed(0)
+    G, E, D = Generator(arch), Encoder(arch), Discriminator(arch)
+    C = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2))
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    p = torch.softmax(C(x), dim=1).detach()
+    weights = LossWeights(cond_sparsity=0.5, cond_sparsity_rgb=5.0, classifier_swap=1.0)
+    loss = StylexLoss(G, E, D, C, lambda a, b: (a - b).abs().mean(dim=[1, 2, 3]), weights)
+    stats = loss.accumulate_gradients("G", "warmup", x, p, torch.zeros(4, 16), 1.0)
+    conv = sum(float(c.detach().norm(dim=1).sum()) for c in G.conditioning_weights("conv"))
+    assert stats["cond_l21_conv"] == pytest.approx(conv, rel=1e-5)
+    assert "cond_l21_rgb" not in stats  # p does not reach toRGB or the input at all
+    # The swapped-conditioning term reaches p only through StyleSpace's affines.
+    assert G.blocks[0].torgb.affine.weight.shape[1] == arch.w_dim
+    assert G.blocks[0].conv1.affine.weight.grad[:, arch.w_dim :].abs().sum() > 0

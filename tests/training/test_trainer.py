@@ -189,15 +189,18 @@ def test_cpu32_recipe_smoke_run_crosses_the_warmup(tmp_path, shapes_classifier):
                  "sample_every": 4, "checkpoint_every": 4}  # fmt: skip
     cfg = resolve_config("cpu32", {k: str(v) for k, v in overrides.items()})
     assert cfg.synthesis_input == "fourier" and cfg.loss.rec_perceptual == 1.0
-    assert cfg.betas == (0.9, 0.99)
+    assert cfg.betas == (0.9, 0.99) and cfg.conditioned_styles == "conv"
+    assert cfg.loss.classifier_swap == 1.0 and cfg.loss.cond_sparsity == 1e-3
     result = train(cfg, tmp_path / "run", progress=False)
     kinds = ["D_real" in row for row in result.history]
     assert kinds == [False, False, True, True]  # two warm-up steps, then D trains
     assert all(math.isfinite(v) for row in result.history for v in row.values())
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["arch"]["synthesis_input"] == "fourier"
-    # The preset is not edited by overrides: a fresh resolve gives its own values again.
-    assert resolve_config("cpu32").rec_warmup_steps == 12000
+    assert config["arch"]["conditioned_styles"] == "conv"
+    # The preset is not edited by overrides: a fresh resolve gives its own values again (its
+    # warm-up lasts the whole run: the recipe is a conditioned autoencoder).
+    assert resolve_config("cpu32").rec_warmup_steps == resolve_config("cpu32").steps
 
 
 def test_resume_trains_with_the_new_learning_rate_and_betas(tmp_path, shapes_classifier):

@@ -14,6 +14,7 @@ from stylex.errors import ConfigError
 MIN_RESOLUTION = 16
 MAX_RESOLUTION = 1024
 SYNTHESIS_INPUTS = ("const", "fourier")
+CONDITIONED_STYLES = ("all", "conv")
 
 
 def check_resolution(resolution: int) -> int:
@@ -42,6 +43,10 @@ class ArchConfig:
     # Synthesis input: "const" (StyleGAN2's learned 4x4 constant) or "fourier" (Fourier features
     # on a grid that (w, p) moves, scales and rotates; see generator.FourierInput).
     synthesis_input: str = "const"
+    # Which style affines take p: "all" (every affine takes [w || p], as in the paper) or
+    # "conv" (only StyleSpace's conv styles; toRGB and the synthesis input see w alone), so that
+    # the decision cannot ride in styles that AttFind never edits (docs/experiments.md, round 4).
+    conditioned_styles: str = "all"
 
     def __post_init__(self) -> None:
         check_resolution(self.resolution)
@@ -50,6 +55,10 @@ class ArchConfig:
         if self.synthesis_input not in SYNTHESIS_INPUTS:
             raise ConfigError(
                 f"synthesis_input {self.synthesis_input!r} not in {list(SYNTHESIS_INPUTS)}"
+            )
+        if self.conditioned_styles not in CONDITIONED_STYLES:
+            raise ConfigError(
+                f"conditioned_styles {self.conditioned_styles!r} not in {list(CONDITIONED_STYLES)}"
             )
         for name in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max"):
             if getattr(self, name) < 1:

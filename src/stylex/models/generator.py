@@ -1,13 +1,16 @@
 """StyleGAN2 generator conditioned on classifier probabilities, with an explicit StyleSpace.
 
 mapping:    z [N, z_dim] -> w [N, w_dim]                  (unconditional, 8 FC, lr x 0.01)
-styles:     (w, p) -> Styles(conv [N, S], rgb [N, T])     (every affine takes [w || p])
+styles:     (w, p) -> Styles(conv [N, S], rgb [N, T])     (affines take [w || p], or w alone)
 synthesize: Styles -> x [N, 3, R, R]                      (4x4 constant, modulated convs, skip)
 
 With `synthesis_input="fourier"` the 4x4 constant is replaced by Fourier features on a
 coordinate grid that an affine of (w, p) translates, scales and rotates (`FourierInput`). Its
 four transform parameters are a style layer outside StyleSpace, like the toRGB styles, so they
 travel in `Styles.rgb` and StyleSpace itself is unchanged.
+
+`conditioned_styles="conv"` feeds p to the conv (StyleSpace) affines only: toRGB and the input
+transform are functions of w, so everything p does passes through coordinates AttFind can edit.
 
 `synthesize(styles(w, p))` is the ordinary forward pass; editing a StyleSpace coordinate means
 changing one column of `Styles.conv` and synthesizing again. No hooks, no patched biases.
@@ -179,6 +182,8 @@ class SynthesisBlock(nn.Module):
     def __init__(self, cfg: ArchConfig, resolution: int) -> None:
         super().__init__()
         cond_dim = cfg.w_dim + cfg.num_classes
+        # Affines outside StyleSpace see w alone unless every style is conditioned.
+        rgb_dim = cond_dim if cfg.conditioned_styles == "all" else cfg.w_dim
         out_channels = cfg.channels(resolution)
         self.resolution = resolution
         self.name = f"b{resolution}"
@@ -186,7 +191,7 @@ class SynthesisBlock(nn.Module):
         if resolution == 4:
             if cfg.synthesis_input == "fourier":
                 self.const = None
-                self.input = FourierInput(out_channels, cond_dim)
+                self.input = FourierInput(out_channels, rgb_dim)
             else:
                 self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
             self.conv0 = None
@@ -197,7 +202,7 @@ class SynthesisBlock(nn.Module):
             self.conv0 = SynthesisLayer(in_channels, out_channels, resolution, cond_dim, up=True)
             self.img_up = Resample(3, "up")
         self.conv1 = SynthesisLayer(out_channels, out_channels, resolution, cond_dim, up=False)
-        self.torgb = ToRGB(out_channels, cond_dim)
+        self.torgb = ToRGB(out_channels, rgb_dim)
 
     def conv_layers(self) -> list[tuple[str, SynthesisLayer]]:
         layers = [] if self.conv0 is None else [(f"{self.name}.conv0", self.conv0)]
@@ -265,25 +270,27 @@ class Generator(nn.Module):
         assert_shape(w, [None, self.cfg.w_dim], "w")
         assert_shape(p, [w.shape[0], self.cfg.num_classes], "p")
         wp = torch.cat([w, p.to(w.dtype)], dim=1)
+        wr = wp if self.cfg.conditioned_styles == "all" else w  # what toRGB and the input see
         conv, rgb = [], []
         for block in self.blocks:
             if block.input is not None:
-                rgb.append(block.input.affine(wp))
+                rgb.append(block.input.affine(wr))
             conv.extend(layer.affine(wp) for _, layer in block.conv_layers())
-            rgb.append(block.torgb.affine(wp))
+            rgb.append(block.torgb.affine(wr))
         return Styles(torch.cat(conv, dim=1), torch.cat(rgb, dim=1))
 
     def conditioning_weights(self, kind: str | None = None) -> list[torch.Tensor]:
         """The class-probability columns [out, num_classes] of the style affines, at parameter
         scale: how p reaches each style coordinate. `kind` "conv" (StyleSpace), "rgb" (toRGB
-        and the Fourier input, outside StyleSpace) or None (both, conv first)."""
+        and the Fourier input, outside StyleSpace; none when only conv styles are conditioned)
+        or None (both, conv first)."""
         if kind not in (None, "conv", "rgb"):
             raise ValueError(f"kind {kind!r} not in None, 'conv', 'rgb'")
         w_dim = self.cfg.w_dim
         affines = []
         if kind in (None, "conv"):
             affines += [layer.affine for block in self.blocks for _, layer in block.conv_layers()]
-        if kind in (None, "rgb"):
+        if kind in (None, "rgb") and self.cfg.conditioned_styles == "all":
             affines += [block.torgb.affine for block in self.blocks]
             affines += [block.input.affine for block in self.blocks if block.input is not None]
         return [affine.weight[:, w_dim:] for affine in affines]

@@ -59,6 +59,7 @@ class TrainConfig:
     channel_max: int = 512
     mbstd_group_size: int = 4
     synthesis_input: str = "const"  # "const" (StyleGAN2) or "fourier" (see models.generator)
+    conditioned_styles: str = "all"  # affines that take p: "all" or "conv" (ArchConfig)
     # optimisation
     steps: int = 10000  # optimizer steps (one step = one global batch for G, E and D)
     batch_size: int = 32  # global batch, split over processes and accumulation rounds
@@ -155,9 +156,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         sample_every=100,
         checkpoint_every=100,
     ),
-    # The CPU recipe (docs/training-recipe.md): the tiny networks with a Fourier synthesis
-    # input, a reconstruction warm-up, a 10x perceptual weight and Adam beta1 0.9. Meant to be
-    # run with a wall-clock limit (`--set max_minutes=...`); the step count is only a cap.
+    # The CPU recipe of the shipped model (docs/training-recipe.md): the tiny networks with a
+    # Fourier synthesis input and p reaching StyleSpace only, trained as a conditioned
+    # autoencoder for the whole run (the warm-up never ends): reconstruction with a 10x
+    # perceptual weight, the classifier's KL, the swapped-conditioning term and a group lasso
+    # on p's paths, with Adam beta1 0.9. Meant to be run with a wall-clock limit (`--set
+    # max_minutes=...`); the step count is only a cap.
     "cpu32": dict(
         resolution=32,
         z_dim=64,
@@ -166,13 +170,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         channel_base=1024,
         channel_max=64,
         synthesis_input="fourier",
+        conditioned_styles="conv",
         batch_size=16,
         steps=100000,
         lr_e=0.001,
         betas=(0.9, 0.99),
-        rec_warmup_steps=12000,
+        rec_warmup_steps=100000,
         ema_half_life_kimg=0.5,
-        loss=LossWeights(rec_perceptual=1.0),
+        loss=LossWeights(rec_perceptual=1.0, classifier_swap=1.0, cond_sparsity=1e-3),
         log_every=100,
         sample_every=1000,
         checkpoint_every=500,
@@ -304,5 +309,6 @@ ARCH_KEYS = (
     "channel_max",
     "mbstd_group_size",
     "synthesis_input",
+    "conditioned_styles",
 )
 DATA_KEYS = ("data", "data_rule", "num_images", "classifier")

@@ -112,6 +112,8 @@ class StylexLoss:
                         # so the decision gathers in coordinates AttFind moves one at a time;
                         # a heavier weight outside StyleSpace (toRGB) keeps it out of there.
                         cols = self.G.conditioning_weights(part)
+                        if not cols:  # p does not reach these styles at all
+                            continue
                         loss_sparse = torch.stack([c.norm(dim=1).sum() for c in cols]).sum()
                         total = total + weight * loss_sparse
                         stats[f"cond_l21_{part}"] = loss_sparse.item()

@@ -61,6 +61,7 @@ def arch_from(cfg: TrainConfig, num_classes: int) -> ArchConfig:
         channel_max=cfg.channel_max,
         mbstd_group_size=cfg.mbstd_group_size,
         synthesis_input=cfg.synthesis_input,
+        conditioned_styles=cfg.conditioned_styles,
     )
 
 
