@@ -13,6 +13,8 @@ CASES = [
     case("Sqrt", "sqrt", {"x": np.abs(IMAGE)}, grad=False),  # zeros in |x| make no gradient check
     case("Sqrt", "positive", {"x": positive(2, 3, 4)}),
     case("Exp", "plain", {"x": rand(2, 3, 4)}),
+    case("Sin", "plain", {"x": rand(2, 3, 4) * 4}),
+    case("Cos", "plain", {"x": rand(2, 3, 4) * 4}),
     case("Log", "positive", {"x": positive(2, 3, 4)}),
     case("Neg", "float", {"x": rand(2, 3, 4)}),
     case("Neg", "int64", {"x": _INT_A}, grad=False),

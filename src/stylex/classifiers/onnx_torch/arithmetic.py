@@ -14,6 +14,8 @@ register_plain(
         "Erf": torch.erf,
         "Sqrt": torch.sqrt,
         "Exp": torch.exp,
+        "Sin": torch.sin,  # the Fourier synthesis input of stylex's own generators
+        "Cos": torch.cos,
         "Log": torch.log,
         "Neg": torch.neg,
         "Abs": torch.abs,
