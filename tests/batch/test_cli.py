@@ -13,7 +13,13 @@ from pathlib import Path
 
 from stylex.batch import latest_records, list_inputs, read_results, results_name, shard
 from stylex.cli import main
-from tests.batch.conftest import MODEL_DIR, NUM_GOOD, assert_same_results, by_id
+from tests.batch.conftest import (
+    MODEL_DIR,
+    NUM_GOOD,
+    assert_same_results,
+    by_id,
+    catalog_attributes,
+)
 
 
 def _args(image_dir, out, *extra) -> list[str]:
@@ -47,7 +53,7 @@ def test_corrupt_image_is_counted_not_fatal(image_dir, tmp_path, capsys):
     assert (summary["total"], summary["errors"]) == (2, 1)
     records = read_results(tmp_path / "out" / results_name(0, 1))
     assert [r["status"] for r in records] == ["error", "ok"]
-    assert len(records[1]["explanation"]["attributes"]) == 2
+    assert len(records[1]["explanation"]["attributes"]) == catalog_attributes(2)
 
 
 def test_retry_errors_redoes_only_failed_items(image_dir, tmp_path, capsys):

@@ -131,18 +131,22 @@ def test_name_forms_and_suggestions():
 
 
 def test_the_shipped_model_carries_the_suggested_names():
-    """docs/shapes32-3-suggested-names.json (docs/scripts/suggest_model_names.py) names every
-    edit of the catalog, in the form `stylex label --names` reads, and the shipped model
-    carries exactly those names."""
+    """v3's names file (docs/scripts/suggest_model_names.py) still names v3's catalog, and the
+    shipped model carries exactly the names its own evaluation.json suggests (`stylex label
+    RUN --suggested` before export): a name only where the probe found one."""
     from stylex.explain.labels import apply_labels, read_labels
 
     path = Path(__file__).resolve().parents[2] / "docs" / "shapes32-3-suggested-names.json"
-    catalog = read_model_dir(shipped_model_dir()).catalog
     labels = read_labels(path)
-    assert set(labels) == {a.key for attrs in catalog.classes.values() for a in attrs}
-    named = apply_labels(read_model_dir(UNLABELLED).catalog, labels)
-    best = catalog.for_class("red")[0]  # the hue coordinate AttFind ranks first toward red
-    assert named.for_class("red")[0].label == labels[best.key] == "hue toward red"
-    assert {c: [a.label for a in attrs] for c, attrs in catalog.classes.items()} == {
-        c: [a.label for a in attrs] for c, attrs in named.classes.items()
-    }
+    v3 = read_model_dir(UNLABELLED).catalog
+    assert set(labels) == {a.key for attrs in v3.classes.values() for a in attrs}
+    assert apply_labels(v3, labels).for_class("red")[0].label == "hue toward red"
+
+    shipped = shipped_model_dir()
+    catalog = read_model_dir(shipped).catalog
+    suggested = read_labels(shipped / "evaluation.json")
+    assert suggested  # at least one attribute has a true name
+    for attrs in catalog.classes.values():
+        for a in attrs:
+            assert a.label == suggested.get(a.key, ""), a.key
+    assert catalog.for_class("red")[0].label == "hue toward red"

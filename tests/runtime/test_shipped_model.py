@@ -48,7 +48,7 @@ def test_the_default_model_is_the_shipped_one_unless_the_environment_names_anoth
     monkeypatch.delenv("STYLEX_MODEL_DIR", raising=False)
     assert default_model_dir() == SHIPPED
     # A source checkout: the repository's model_store, read in place.
-    assert SHIPPED.parts[-3:] == ("model_store", "shapes32", "4")
+    assert SHIPPED.parts[-3:] == ("model_store", "shapes32", "5")
     assert (SHIPPED / "manifest.json").is_file()
     monkeypatch.setenv("STYLEX_MODEL_DIR", str(tmp_path))
     assert default_model_dir() == tmp_path
@@ -62,13 +62,16 @@ def test_shipped_manifest_carries_no_local_path():
     assert manifest["classifier"]["file"] == "classifier.pt"
 
 
-def test_shipped_model_has_the_screen_prior_and_names_over_the_same_networks():
-    """v4 is v3 with IMAGE mode's screen prior and attribute names (`stylex screen --names`):
-    the same verified graph files, every catalog attribute named, a prior of 250 images."""
+def test_shipped_model_is_the_stylespace_conditioned_recipe_with_its_prior_and_names():
+    """v5: the cpu32 recipe (p reaches StyleSpace only), AttFind's screen prior of 250 images,
+    and the catalog's one edit per class on the coordinate that carries the decision."""
     model = read_model_dir(SHIPPED)
-    parent = read_model_dir(SHIPPED.parent / model.manifest["screened_from"]["version"])
-    graphs = {k: v for k, v in model.manifest["files"].items() if k != "screen.npz"}
-    assert graphs == parent.manifest["files"]
-    assert all(a.label for attrs in model.catalog.classes.values() for a in attrs)
+    arch = model.manifest["provenance"]["arch"]
+    assert arch["conditioned_styles"] == "conv" and arch["synthesis_input"] == "fourier"
+    assert model.manifest["provenance"]["data"]["pose"] == "aligned"
     assert model.screen is not None and model.screen.describe()["num_images"] == 250
-    assert model.manifest["screen"]["data"] == "shapes" and model.manifest["screen"]["seed"] == 1000
+    metrics = json.loads((SHIPPED / "evaluation.json").read_text())
+    red, not_red = model.catalog.for_class("red"), model.catalog.for_class("not_red")
+    assert [a.index for a in red] == [a.index for a in not_red]  # one coordinate, two ends
+    assert red[0].label == "hue toward red"
+    assert metrics["alignment"]["attfind_factors"][0]["factor"] == "hue"

@@ -13,7 +13,7 @@ import pytest
 
 from stylex.cli import main
 
-from .conftest import MODEL_DIR
+from .conftest import MODEL_DIR, catalog_attributes
 
 
 @pytest.mark.slow
@@ -45,8 +45,8 @@ def test_serve_explain_server_and_sigterm(tmp_path, images):
             == 0
         )
         result = json.loads((out / "red" / "explanation.json").read_text())
-        assert len(result["attributes"]) == 2
-        assert (out / "red" / "counterfactual-2.png").stat().st_size > 0
+        assert len(result["attributes"]) == catalog_attributes(2)
+        assert (out / "red" / f"counterfactual-{catalog_attributes(2)}.png").stat().st_size > 0
         assert (out / "red" / "reconstruction.png").stat().st_size > 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

@@ -22,7 +22,7 @@ from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_gr
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 
-from .conftest import png_bytes, wait_until
+from .conftest import catalog_attributes, png_bytes, wait_until
 
 
 def _stub(server):
@@ -65,7 +65,8 @@ def test_explain_equals_engine(server, client, engine, images):
 def test_explain_options(client, images):
     pred = client.explain(images[0], top_k=2, target="predicted", image_format="none")
     assert pred["target"] == pred["predicted"]
-    assert len(pred["attributes"]) == 2 and pred["attributes"][0]["counterfactual"] == b""
+    assert len(pred["attributes"]) == catalog_attributes(2)
+    assert pred["attributes"][0]["counterfactual"] == b""
     by_index = client.explain(images[0], target="1", image_format="jpeg")
     assert by_index["target"] == "red"
     with Image.open(io.BytesIO(by_index["attributes"][0]["counterfactual"])) as im:
@@ -77,13 +78,14 @@ def test_stream_in_order_and_bad_item_does_not_stop_it(client, images):
     got = list(client.explain_many(sent, top_k=2))
     assert [r["request_id"] for r in got] == ["0", "1", "2", "3"]
     assert got[1]["error"]["code"] == "INVALID_ARGUMENT"
-    assert all("error" not in r and len(r["attributes"]) == 2 for r in (got[0], got[2], got[3]))
+    shown = catalog_attributes(2)
+    assert all("error" not in r and len(r["attributes"]) == shown for r in (got[0], got[2], got[3]))
     assert got[0]["probs"] == client.explain(images[0], top_k=2)["probs"]
 
 
 def test_model_info(client, engine):
     info = client.model_info()
-    assert info["name"] == "shapes32" and info["version"] == "4"
+    assert info["name"] == "shapes32" and info["version"] == "5"
     assert info["resolution"] == 32 and info["class_names"] == ["not_red", "red"]
     assert {c["class_name"] for c in info["catalog"]} == {"not_red", "red"}
     first = info["catalog"][0]["attributes"][0]
@@ -130,7 +132,7 @@ def test_oip(server, engine, images):
         stub = oip_grpc.GRPCInferenceServiceStub(channel)
         assert stub.ServerLive(oip.ServerLiveRequest()).live
         assert stub.ServerReady(oip.ServerReadyRequest()).ready
-        assert stub.ModelReady(oip.ModelReadyRequest(name="shapes32", version="4")).ready
+        assert stub.ModelReady(oip.ModelReadyRequest(name="shapes32", version="5")).ready
         assert stub.ServerMetadata(oip.ServerMetadataRequest()).name == "stylex"
         meta = stub.ModelMetadata(oip.ModelMetadataRequest(name="shapes32"))
         assert meta.inputs[0].name == "image" and meta.outputs[0].shape == [-1, 2]
@@ -150,8 +152,8 @@ def test_oip(server, engine, images):
         x = torch.stack([decode_image_bytes(b, 32) for b in images[:2]])
         want = engine.explain(x, top_k=3)
         np.testing.assert_allclose(probs, torch.stack([e.probs for e in want]).numpy(), atol=1e-5)
-        assert list(out["counterfactuals"][0].shape) == [2, 3]
-        assert len(_unpack(out["counterfactuals"][1])) == 6
+        assert list(out["counterfactuals"][0].shape) == [2, catalog_attributes(3)]
+        assert len(_unpack(out["counterfactuals"][1])) == 2 * catalog_attributes(3)
         assert b'"attributes"' in _unpack(out["explanation"][1])[0]
 
         # FP32 input, raw contents, one requested output
@@ -217,7 +219,7 @@ def test_other_modes_converted(client, mode):
         buf = io.BytesIO()
         im.save(buf, format="PNG")
         image = buf.getvalue()
-    assert len(client.explain(image, top_k=2)["attributes"]) == 2
+    assert len(client.explain(image, top_k=2)["attributes"]) == catalog_attributes(2)
 
 
 @pytest.mark.parametrize(

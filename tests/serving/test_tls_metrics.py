@@ -11,6 +11,8 @@ import pytest
 from stylex.errors import UnavailableError
 from stylex.serving.client import TLS, ExplainClient
 
+from .conftest import catalog_attributes
+
 
 def test_metrics_endpoint_counts_requests_and_batches(make_server, images):
     server = make_server(max_batch_size=8, max_delay_ms=5.0)
@@ -54,6 +56,6 @@ def test_tls_server_answers_tls_clients_only(make_server, images, certificate):
     with ExplainClient(server.address, timeout=30, tls=tls) as client:
         assert client.health() == "SERVING"
         result = client.explain(images[0], top_k=2, image_format="none")
-        assert len(result["attributes"]) == 2
+        assert len(result["attributes"]) == catalog_attributes(2)
     with ExplainClient(server.address, timeout=5) as plain, pytest.raises(UnavailableError):
         plain.health()

@@ -177,7 +177,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         betas=(0.9, 0.99),
         rec_warmup_steps=100000,
         ema_half_life_kimg=0.5,
-        loss=LossWeights(rec_perceptual=1.0, classifier_swap=1.0, cond_sparsity=1e-3),
+        loss=LossWeights(rec_perceptual=1.0, classifier_swap=1.0, cond_sparsity=3e-3),
         log_every=100,
         sample_every=1000,
         checkpoint_every=500,
