@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -91,3 +92,19 @@ def trained_run(tmp_path_factory, shapes_classifier) -> Path:
     cfg = resolve_config("tiny", {k: str(v) for k, v in overrides.items()})
     train(cfg, run_dir, progress=False)
     return run_dir
+
+
+@functools.cache
+def _shipped_catalog_size() -> int:
+    from stylex.runtime import read_model_dir
+    from stylex.runtime.model_dir import shipped_model_dir
+
+    catalog = read_model_dir(shipped_model_dir()).catalog
+    return min(len(attrs) for attrs in catalog.classes.values())
+
+
+def catalog_attributes(top_k: int) -> int:
+    """How many attributes a CATALOG-mode answer of the shipped model holds at `top_k`: its
+    catalog may hold fewer (v5 holds one per class: one StyleSpace coordinate carries the
+    decision)."""
+    return min(top_k, _shipped_catalog_size())

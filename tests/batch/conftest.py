@@ -93,12 +93,3 @@ def assert_records_equal_engine(
             assert list(a["probs"].values()) == pytest.approx(cf.probs.tolist(), abs=1e-4)
         compared += 1
     return compared
-
-
-def catalog_attributes(top_k: int) -> int:
-    """How many attributes a CATALOG-mode answer holds at `top_k`: the catalog may hold fewer
-    (the shipped model's holds one per class: one StyleSpace coordinate carries its decision)."""
-    from stylex.runtime import read_model_dir
-
-    sizes = [len(attrs) for attrs in read_model_dir(MODEL_DIR).catalog.classes.values()]
-    return min(top_k, *sizes)

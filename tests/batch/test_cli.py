@@ -18,8 +18,8 @@ from tests.batch.conftest import (
     NUM_GOOD,
     assert_same_results,
     by_id,
-    catalog_attributes,
 )
+from tests.conftest import catalog_attributes
 
 
 def _args(image_dir, out, *extra) -> list[str]:

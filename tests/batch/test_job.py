@@ -14,8 +14,8 @@ from tests.batch.conftest import (
     assert_records_equal_engine,
     assert_same_results,
     by_id,
-    catalog_attributes,
 )
+from tests.conftest import catalog_attributes
 
 
 @pytest.fixture(scope="module")

@@ -125,12 +125,3 @@ def images() -> list[bytes]:
         out.append(png_bytes(a))
     out.append(png_bytes(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)))
     return out
-
-
-def catalog_attributes(top_k: int) -> int:
-    """How many attributes a CATALOG-mode answer holds at `top_k`: the catalog may hold fewer
-    (the shipped model's holds one per class: one StyleSpace coordinate carries its decision)."""
-    from stylex.runtime import read_model_dir
-
-    sizes = [len(attrs) for attrs in read_model_dir(MODEL_DIR).catalog.classes.values()]
-    return min(top_k, *sizes)

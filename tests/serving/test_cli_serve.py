@@ -12,8 +12,9 @@ import sys
 import pytest
 
 from stylex.cli import main
+from tests.conftest import catalog_attributes
 
-from .conftest import MODEL_DIR, catalog_attributes
+from .conftest import MODEL_DIR
 
 
 @pytest.mark.slow

@@ -16,8 +16,7 @@ from stylex.serving.grpc import codec
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.service import Rendering
 from stylex.serving.torchserve.service import explanation_response
-
-from .conftest import catalog_attributes
+from tests.conftest import catalog_attributes
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import catalog_attributes
+from tests.conftest import catalog_attributes
 
 TOP_K = 3
 

@@ -21,8 +21,9 @@ from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
+from tests.conftest import catalog_attributes
 
-from .conftest import catalog_attributes, png_bytes, wait_until
+from .conftest import png_bytes, wait_until
 
 
 def _stub(server):

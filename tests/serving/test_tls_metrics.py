@@ -10,8 +10,7 @@ import pytest
 
 from stylex.errors import UnavailableError
 from stylex.serving.client import TLS, ExplainClient
-
-from .conftest import catalog_attributes
+from tests.conftest import catalog_attributes
 
 
 def test_metrics_endpoint_counts_requests_and_batches(make_server, images):

@@ -64,6 +64,11 @@ class ArchConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 
+    @property
+    def conditions_rgb_styles(self) -> bool:
+        """Whether toRGB and the synthesis input take p too (the paper's "all")."""
+        return self.conditioned_styles == "all"
+
     def channels(self, resolution: int) -> int:
         return min(self.channel_base // resolution, self.channel_max)
 

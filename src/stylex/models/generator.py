@@ -183,7 +183,7 @@ class SynthesisBlock(nn.Module):
         super().__init__()
         cond_dim = cfg.w_dim + cfg.num_classes
         # Affines outside StyleSpace see w alone unless every style is conditioned.
-        rgb_dim = cond_dim if cfg.conditioned_styles == "all" else cfg.w_dim
+        rgb_dim = cond_dim if cfg.conditions_rgb_styles else cfg.w_dim
         out_channels = cfg.channels(resolution)
         self.resolution = resolution
         self.name = f"b{resolution}"
@@ -270,7 +270,7 @@ class Generator(nn.Module):
         assert_shape(w, [None, self.cfg.w_dim], "w")
         assert_shape(p, [w.shape[0], self.cfg.num_classes], "p")
         wp = torch.cat([w, p.to(w.dtype)], dim=1)
-        wr = wp if self.cfg.conditioned_styles == "all" else w  # what toRGB and the input see
+        wr = wp if self.cfg.conditions_rgb_styles else w  # what toRGB and the input see
         conv, rgb = [], []
         for block in self.blocks:
             if block.input is not None:
@@ -290,7 +290,7 @@ class Generator(nn.Module):
         affines = []
         if kind in (None, "conv"):
             affines += [layer.affine for block in self.blocks for _, layer in block.conv_layers()]
-        if kind in (None, "rgb") and self.cfg.conditioned_styles == "all":
+        if kind in (None, "rgb") and self.cfg.conditions_rgb_styles:
             affines += [block.torgb.affine for block in self.blocks]
             affines += [block.input.affine for block in self.blocks if block.input is not None]
         return [affine.weight[:, w_dim:] for affine in affines]
