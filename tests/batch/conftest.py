@@ -67,10 +67,11 @@ def assert_same_results(a: list[dict], b: list[dict]) -> None:
 
 
 def assert_records_equal_engine(
-    records: list[dict], engine, *, top_k: int = 5, target=None, shift: float = 1.0
+    records: list[dict], engine, *, top_k: int = 5, target=None, shift: float = 1.0, **options
 ) -> int:
-    """Every ok record equals `engine.explain` on that image, decoded from its file the way a
-    caller would; returns how many records were compared. Within 1e-4: the job's batch size
+    """Every ok record equals `engine.explain` on that image (with the job's options: `options`
+    carries mode and num_candidates), decoded from its file the way a caller would; returns how
+    many records were compared. Within 1e-4: the job's batch size
     differs from the single image here, and with it the kernels."""
     from stylex.data.decode import decode_image_bytes
     from stylex.explain.attributes import direction_name
@@ -80,7 +81,7 @@ def assert_records_equal_engine(
         if r["status"] != "ok":
             continue
         x = decode_image_bytes(Path(r["path"]).read_bytes(), engine.resolution)
-        (exp,) = engine.explain(x[None], top_k=top_k, target=target, shift=shift)
+        (exp,) = engine.explain(x[None], top_k=top_k, target=target, shift=shift, **options)
         got, names = r["explanation"], exp.class_names
         assert (got["predicted"], got["target"]) == (names[exp.predicted], names[exp.target])
         assert list(got["probs"].values()) == pytest.approx(exp.probs.tolist(), abs=1e-4)

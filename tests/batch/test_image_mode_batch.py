@@ -6,10 +6,10 @@ import json
 
 from stylex.batch import read_results, results_name
 from stylex.cli import main
-from tests.batch.conftest import MODEL_DIR, NUM_GOOD, by_id
+from tests.batch.conftest import MODEL_DIR, NUM_GOOD, assert_records_equal_engine, by_id
 
 
-def test_batch_in_image_mode(image_dir, tmp_path, capsys):
+def test_batch_in_image_mode(image_dir, tmp_path, capsys, engine):
     argv = ["batch", str(image_dir), "--out", str(tmp_path), "--model", str(MODEL_DIR),
             "--device", "cpu", "--no-progress", "--top-k", "2", "--mode", "image",
             "--num-candidates", "8"]  # fmt: skip
@@ -25,6 +25,11 @@ def test_batch_in_image_mode(image_dir, tmp_path, capsys):
         assert exp["joint"]["ranks"][0] == 1 and "counterfactual" not in exp["joint"]
         joint = tmp_path / r["images"]["joint"]
         assert joint.read_bytes()[:4] == b"\x89PNG"
+    # The job's IMAGE mode is the engine's: same screened edits, same exact effects.
+    compared = assert_records_equal_engine(
+        list(records.values()), engine, top_k=2, mode="image", num_candidates=8
+    )
+    assert compared == NUM_GOOD
 
 
 def test_batch_refuses_a_bad_mode_before_any_work(image_dir, tmp_path, capsys):

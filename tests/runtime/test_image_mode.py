@@ -219,3 +219,22 @@ def test_server_overrides_are_checked_like_the_manifest():
     assert (engine.default_candidates, engine.max_candidates) == (64, 256)
     with pytest.raises(ModelDirError, match=r"with the server's \['num_candidates'\]"):
         OrtEngine.load(shipped_model_dir(), device="cpu", explain={"num_candidates": 300})
+
+
+def test_fp16_image_mode_screens_what_fp32_screens(engine, images):
+    """The fp16 variant's gradient toward each image's other class (where the screen looks)
+    within 10% of fp32's, and its screen keeps the same edits. (Toward the predicted class the
+    gradient is ~1e-5 at a saturated softmax, and fp16 rounding is all there is to it.)"""
+    fp16 = OrtEngine.load(shipped_model_dir(), device="cpu", intra_op_threads=1, precision="fp16")
+    assert fp16.precision == "fp16"
+    conv, rgb = _styles(engine, images)
+    targets = 1 - torch.softmax(engine.classify(images), 1).argmax(1)
+    g32 = engine.log_prob_gradient(conv, rgb, targets)
+    g16 = fp16.log_prob_gradient(conv, rgb, targets)
+    relative = (g16 - g32).norm(dim=1) / g32.norm(dim=1)
+    assert float(relative.max()) < 0.1, relative
+    stats, layout = engine.catalog.stats, engine.catalog.style_layout
+    counts = [16] * len(images)
+    for a, b in zip(screen_candidates(g32, conv, stats, counts, layout),
+                    screen_candidates(g16, conv, stats, counts, layout), strict=True):  # fmt: skip
+        assert len({x.key for x in a} & {x.key for x in b}) >= 14
