@@ -16,7 +16,7 @@ import moto.server as moto_server  # the S3 API server (moto[server], a test dep
 import pytest
 
 from stylex.batch import list_inputs, read_results, results_name, run_batch_job, shard
-from stylex.batch.results import read_shard_results
+from stylex.batch.results import latest_records, read_shard_results
 from stylex.cli import main
 from stylex.errors import StorageError
 from tests.batch.conftest import NUM_GOOD, assert_same_results, by_id
@@ -119,6 +119,85 @@ def test_two_shards_over_a_prefix(engine, s3, local_reference):
     again = run_batch_job(engine, shard(items, 0, 2), "s3://results/two", shard_index=0,
                           num_shards=2, progress=False)  # fmt: skip
     assert (again.done_now, again.skipped) == (0, again.total)
+
+
+def _at_once(*jobs):
+    """Run the callables in threads released together; re-raise the first failure."""
+    import threading
+
+    start, errors = threading.Barrier(len(jobs)), []
+
+    def run(job):
+        start.wait()
+        try:
+            job()
+        except BaseException as exc:  # handed to the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not any(t.is_alive() for t in threads)
+    if errors:
+        raise errors[0]
+
+
+def test_two_writers_of_one_shard_never_overwrite_each_other(engine, s3, local_reference):
+    """Both list the shard empty and start at part 0: every part of both survives, each a
+    whole object, and every id's result reads back (once per writer)."""
+    items = list_inputs("s3://inputs/images/")
+    out = "s3://results/twice"
+    _at_once(*[lambda: run_batch_job(engine, items, out, batch_size=3, images=False,
+                                     progress=False)] * 2)  # fmt: skip
+    parts = s3.glob("results/twice/results-00000-of-00001-part-*.jsonl")
+    batches = -(-len(items) // 3)
+    assert len(parts) == 2 * batches, parts
+    assert len({p.rsplit("-", 1)[-1] for p in parts}) == 2  # one suffix per writer
+    records = read_shard_results(out, 0, 1)
+    assert len(records) == 2 * len(items)
+    assert_same_results(latest_records(records), local_reference)
+    assert_no_partial_objects(s3, "results/twice")
+
+
+def test_parallel_shards_write_their_own_parts(engine, s3, local_reference):
+    items = list_inputs("s3://inputs/images/")
+    out = "s3://results/parallel"
+    _at_once(*[
+        (lambda i=i: run_batch_job(engine, shard(items, i, 3), out, batch_size=2, shard_index=i,
+                                   num_shards=3, images=False, progress=False))
+        for i in range(3)
+    ])  # fmt: skip
+    records = [r for i in range(3) for r in read_shard_results(out, i, 3)]
+    assert_same_results(records, local_reference)  # each id once, in its shard
+    assert_no_partial_objects(s3, "results/parallel")
+
+
+def test_parts_named_without_a_writer_are_read_and_continued(engine, s3):
+    items = list_inputs("s3://inputs/images/")[:3]
+    out = "s3://results/legacy"
+    run_batch_job(engine, items[:1], "s3://results/legacy-src", images=False, progress=False)
+    (old,) = s3.glob("results/legacy-src/results-00000-of-00001-part-*.jsonl")
+    s3.pipe_file("results/legacy/results-00000-of-00001-part-000000.jsonl", s3.cat_file(old))
+    summary = run_batch_job(engine, items, out, images=False, progress=False)
+    assert (summary.skipped, summary.done_now) == (1, 2)
+    assert [r["id"] for r in read_shard_results(out, 0, 1)] == [i.id for i in items]
+    assert len(s3.glob("results/legacy/results-00000-of-00001-part-000001-*.jsonl")) == 1
+
+
+def test_a_damaged_part_stops_the_job_naming_it_and_is_kept(engine, s3):
+    items = list_inputs("s3://inputs/images/")[:4]
+    out = "s3://results/damaged"
+    run_batch_job(engine, items[:2], out, batch_size=1, images=False, progress=False)
+    bad = "results/damaged/results-00000-of-00001-part-000000-0dd.jsonl"
+    s3.pipe_file(bad, b'{"id": "img99.png", "status": "ok"}\nnot json\n')
+    before = {key: s3.cat_file(key) for key in s3.find("results/damaged")}
+    with pytest.raises(StorageError, match=rf"do not parse after byte \d+, in s3://{bad}: "
+                                           r"that object is damaged"):  # fmt: skip
+        run_batch_job(engine, items, out, batch_size=1, images=False, progress=False)
+    s3.invalidate_cache()
+    assert {key: s3.cat_file(key) for key in s3.find("results/damaged")} == before
 
 
 def test_retry_errors_reads_the_errors_back(engine, s3):

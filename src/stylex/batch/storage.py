@@ -9,14 +9,19 @@ AWS_ENDPOINT_URL, ~/.aws, the pod's IAM role); stylex takes none as a flag and l
 Object stores have no rename and no append, but a PUT is all or nothing. So every output is
 one whole object written in one call (a killed pod leaves each object complete or absent), and
 a shard's results, which grow batch by batch, are a series of JSONL objects, one per batch:
-`results-I-of-N-part-SEQ.jsonl`, read back in sequence order. A local results file stays one
-file, appended to and fsynced.
+`results-I-of-N-part-SEQ-WRITER.jsonl`, read back in (SEQ, WRITER) order. SEQ continues from
+the parts listed when the writer starts; WRITER is random per writer, so two writers of one
+shard (a pod restarted while the old one still runs, a shard given to two jobs) never overwrite
+each other's parts: both sets are kept, and for an id written twice the last record read is its
+result. (Parts named without WRITER, `...-part-SEQ.jsonl`, are read too.) A local results file
+stays one file, appended to and fsynced.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +35,7 @@ from stylex.errors import DataError, StorageError
 from stylex.fileio import leftover_temps, write_bytes
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_PART = re.compile(r"-part-(\d+)\.jsonl$")
+_PART = re.compile(r"-part-(\d+)(?:-([0-9a-f]+))?\.jsonl$")
 
 
 def is_url(spec: str | os.PathLike[str]) -> bool:
@@ -180,13 +185,15 @@ class LocalOutput(Output):
 
 
 class ObjectOutput(Output):
-    """An object-store prefix. Log `NAME.jsonl` is the objects `NAME-part-SEQ.jsonl`."""
+    """An object-store prefix. Log `NAME.jsonl` is the objects `NAME-part-SEQ-WRITER.jsonl`."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
         self.fs, self.root = filesystem(self.url)
         self.root = self.root.rstrip("/")
+        self.writer = secrets.token_hex(6)  # this writer's part-name suffix
         self._next_part: dict[str, int] = {}
+        self._read: dict[str, list[tuple[int, str]]] = {}  # log -> (end byte, key) of each part
         check_bucket(self.fs, self.root, self.url)  # before any image is explained
 
     def _key(self, name: str) -> str:
@@ -201,7 +208,8 @@ class ObjectOutput(Output):
         with storage_errors(self.url, "writing"):
             self.fs.pipe({self._key(name): data for name, data in files.items()})
 
-    def _parts(self, name: str) -> list[tuple[int, str]]:
+    def _parts(self, name: str) -> list[tuple[int, str, str]]:
+        """(SEQ, WRITER, key) of each part of log `name`, in reading order."""
         stem = name.removesuffix(".jsonl")
         pattern = self._key(f"{stem}-part-*.jsonl")
         with storage_errors(f"{self.url}/{name}", "listing"):
@@ -209,18 +217,22 @@ class ObjectOutput(Output):
             found = self.fs.glob(pattern)
         parts = []
         for key in found:
-            match = _PART.search(key)
-            if match and key.rsplit("/", 1)[-1].startswith(stem + "-part-"):
-                parts.append((int(match.group(1)), key))
+            base = key.rsplit("/", 1)[-1]
+            match = _PART.search(base)
+            if match and base == f"{stem}{match.group(0)}":
+                parts.append((int(match.group(1)), match.group(2) or "", key))
         return sorted(parts)
 
     def read_log(self, name: str) -> bytes:
         parts = self._parts(name)
         self._next_part[name] = parts[-1][0] + 1 if parts else 0
-        chunks = []
+        chunks, ends, end = [], [], 0
         with storage_errors(f"{self.url}/{name}", "reading"):
-            for _, key in parts:
+            for _, _, key in parts:
                 chunks.append(self.fs.cat_file(key))
+                end += len(chunks[-1])
+                ends.append((end, key))
+        self._read[name] = ends
         return b"".join(chunks)
 
     def append_log(self, name: str, data: bytes) -> None:
@@ -228,14 +240,18 @@ class ObjectOutput(Output):
             self.read_log(name)
         seq = self._next_part[name]
         stem = name.removesuffix(".jsonl")
-        self.write_bytes(f"{stem}-part-{seq:06d}.jsonl", data)
+        self.write_bytes(f"{stem}-part-{seq:06d}-{self.writer}.jsonl", data)
         self._next_part[name] = seq + 1
 
     def cut_log(self, name: str, size: int) -> None:
-        # Parts are written whole, so only a foreign or damaged object gets here.
+        # Parts are written whole, so only a foreign or damaged object gets here; it is not
+        # deleted (it may be someone's), the job stops and names it.
+        key = next((key for end, key in self._read.get(name, []) if end > size), None)
+        damaged = self.url + key[len(self.root) :] if key else self.describe_log(name)
         raise StorageError(
-            f"{self.describe_log(name)}: the results do not parse after byte {size}; "
-            "an object of this shard is damaged or was not written by stylex"
+            f"{self.describe_log(name)}: the results do not parse after byte {size}, in "
+            f"{damaged}: that object is damaged or was not written by stylex; move it away "
+            "and run the shard again"
         )
 
     def describe_log(self, name: str) -> str:
