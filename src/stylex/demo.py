@@ -1,19 +1,21 @@
 """`stylex demo`: the main job on the shipped model, end to end through the real service.
 
-Writes a few sample images, starts `stylex serve` on a free loopback port, waits until its
-health service says SERVING, explains the images with the gRPC client (JSON + counterfactual
-PNGs per image; IMAGE mode, each image's own StyleSpace searched, unless `mode` says "catalog"),
-prints a summary, and stops the server with SIGTERM (graceful drain).
+Writes a few sample images, starts `stylex serve` on a loopback port it picks itself (port 0;
+the server writes the one it bound to `--port-file`), waits until its health service says
+SERVING, explains the images with the gRPC client (JSON + counterfactual PNGs per image; IMAGE
+mode, each image's own StyleSpace searched, unless `mode` says "catalog"), prints a summary,
+and stops the server with SIGTERM (graceful drain).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,6 @@ from stylex.data import DATASET_NAMES, build_dataset, spec_of_description
 from stylex.data.images import write_png
 from stylex.errors import StylexError, UnavailableError
 from stylex.runtime.model_dir import default_model_dir
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_samples(
@@ -45,17 +41,26 @@ def write_samples(
     return paths
 
 
-def _wait_serving(address: str, proc: subprocess.Popen, timeout_s: float) -> None:
+def _wait_serving(port_file: Path, proc: subprocess.Popen, timeout_s: float) -> str:
+    """The address of the server `proc` once it is SERVING (it writes its bound port to
+    `port_file` when listening, so no port is picked here and raced for)."""
     from stylex.serving.client import ExplainClient
 
     deadline = time.monotonic() + timeout_s
+    while not port_file.exists():
+        if proc.poll() is not None:
+            raise UnavailableError(f"the server exited with code {proc.returncode} at start")
+        if time.monotonic() > deadline:
+            raise UnavailableError(f"the server was not listening after {timeout_s:.0f} s")
+        time.sleep(0.1)
+    address = port_file.read_text().strip()
     with ExplainClient(address, timeout=2.0) as client:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise UnavailableError(f"the server exited with code {proc.returncode} at start")
             try:
                 if client.health() == "SERVING":
-                    return
+                    return address
             except StylexError:
                 pass
             time.sleep(0.3)
@@ -82,13 +87,15 @@ def run_demo(
     spec = spec_of_description((manifest.get("provenance") or {}).get("data") or {})
     spec = spec if spec in DATASET_NAMES else "shapes"
     images = write_samples(out_dir / "images", resolution, num_images, seed, spec)
-    address = f"127.0.0.1:{_free_port()}"
+    port_dir = Path(tempfile.mkdtemp(prefix="stylex-demo-"))
+    port_file = port_dir / "address"
     cmd = [sys.executable, "-m", "stylex", "serve", "--model", str(model_dir),
-           "--address", address, "--metrics-port", "0"]  # fmt: skip
+           "--address", "127.0.0.1:0", "--port-file", str(port_file),
+           "--metrics-port", "0"]  # fmt: skip
     print(f"demo: starting {' '.join(cmd[2:])}", flush=True)
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        _wait_serving(address, proc, start_timeout_s)
+        address = _wait_serving(port_file, proc, start_timeout_s)
         print(f"demo: server SERVING at {address}; explaining {len(images)} images", flush=True)
         results = explain_files_remote(
             address, images, out_dir / "explanations", top_k=top_k, mode=mode
@@ -100,6 +107,7 @@ def run_demo(
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        shutil.rmtree(port_dir, ignore_errors=True)
     return results
 
 

@@ -63,6 +63,26 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+class PortTaken(RuntimeError):
+    """TorchServe could not bind a port picked for it: another process took it meanwhile."""
+
+
+def start_torchserve(root: Path, model_store: Path, attempts: int = 3) -> TorchServe:
+    """A ready TorchServe. The ports are picked free and then closed before TorchServe binds
+    them (it cannot be told to bind port 0 and say which), so another process may take one in
+    between: then it exits saying so, and it is started again on other ports."""
+    for attempt in range(attempts):
+        folder = root / f"attempt-{attempt}"
+        folder.mkdir()
+        ts = TorchServe(folder, model_store)
+        try:
+            ts.wait_ready()
+            return ts
+        except PortTaken:
+            ts.stop()
+    raise RuntimeError(f"TorchServe found a port taken on each of {attempts} starts")
+
+
 def png_bytes(x: torch.Tensor) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(to_uint8_image(x)).save(buf, format="PNG")
@@ -129,7 +149,9 @@ class TorchServe:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"torchserve exited: {self.log_path.read_text()[-3000:]}")
+                if "Address already in use" in self.tail():
+                    raise PortTaken(self.tail())
+                raise RuntimeError(f"torchserve exited: {self.tail()}")
             try:
                 if http("GET", f"{self.inference}/ping", timeout=2)[0] == 200:
                     return
@@ -162,9 +184,8 @@ def server(handler_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("torchserve")
     store = root / "model_store"
     build_archive(handler_model_dir, store, NAME, settings=ArchiveSettings(batch_size=4))
-    ts = TorchServe(root, store)
+    ts = start_torchserve(root, store)
     try:
-        ts.wait_ready()
         status, body = http(
             "POST",
             f"{ts.management}/models?url={NAME}.mar&batch_size=4&max_batch_delay=200"

@@ -72,6 +72,32 @@ class ServerThread:
         return 0.0 if value is None else value
 
 
+class Gate:
+    """Wraps the service's batch function: records every batch and holds each at a gate."""
+
+    def __init__(self, server: ServerThread, open_: bool = False) -> None:
+        batcher = server.server.service._batcher
+        self._run = batcher._run_batch
+        batcher._run_batch = self
+        self.batches: list[list[Any]] = []
+        self.gate = threading.Event()
+        if open_:
+            self.gate.set()
+
+    def __call__(self, items: list[Any]) -> list[Any]:
+        self.batches.append(list(items))
+        assert self.gate.wait(60)
+        return self._run(items)
+
+    @property
+    def computed(self) -> list[Any]:
+        """(x, options) of every item the engine was given."""
+        return [item for batch in self.batches for item in batch]
+
+    def holds(self, n: int) -> Callable[[], bool]:
+        return lambda: len(self.batches) == n
+
+
 @pytest.fixture(scope="session")
 def engine():
     from stylex.runtime import OrtEngine

@@ -7,7 +7,6 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import grpc
 import numpy as np
 import pytest
 
@@ -17,7 +16,7 @@ from stylex.serving.budget import DecodeBudget
 from stylex.serving.client import ExplainClient
 from tests.data.test_decode import rgb_png
 
-from .conftest import png_bytes
+from .conftest import png_bytes, wait_until
 
 
 # --- DecodeBudget --------------------------------------------------------------------------
@@ -135,7 +134,11 @@ def test_concurrent_decodes_stay_within_the_budget(make_server, monkeypatch):
 
 
 def test_a_request_that_cannot_get_budget_in_time_is_resource_exhausted(make_server):
-    s = make_server(max_image_pixels=100 * 100, decode_budget_pixels=100 * 100, decode_wait_s=60)
+    """The budget is held; the server waits its `decode_wait_s` (0.2 s, well inside the
+    client's 30 s deadline) and answers RESOURCE_EXHAUSTED, naming the budget; nothing else
+    decodes meanwhile, and the request after the hold is served."""
+    s = make_server(max_image_pixels=100 * 100, decode_budget_pixels=100 * 100,
+                    decode_wait_s=0.2)  # fmt: skip
     budget = s.server.service.decode_budget
     hold = asyncio.Event()
 
@@ -144,19 +147,19 @@ def test_a_request_that_cannot_get_budget_in_time_is_resource_exhausted(make_ser
             await hold.wait()
 
     s.submit(take_all())
-    while budget.in_use == 0:
-        time.sleep(0.001)
-    channel = grpc.insecure_channel(s.address)
-    from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
-    from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
-
-    stub = pb_grpc.ExplainServiceStub(channel)
-    with pytest.raises(grpc.RpcError) as info:
-        stub.Explain(pb.ExplainRequest(image=_photo(64)), timeout=0.5)
-    s.loop.call_soon_threadsafe(hold.set)
-    channel.close()
-    # The server answers RESOURCE_EXHAUSTED at its deadline, or the client's deadline fires
-    # first; either way nothing was decoded past the budget.
-    assert info.value.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                 grpc.StatusCode.DEADLINE_EXCEEDED)  # fmt: skip
-    assert budget.peak == budget.capacity
+    wait_until(lambda: budget.in_use == budget.capacity, "the budget is held")
+    before = s.metric(
+        "stylex_requests_total", {"method": "Explain", "status": "RESOURCE_EXHAUSTED"}
+    )
+    with ExplainClient(s.address, timeout=30) as c:
+        with pytest.raises(
+            ResourceExhaustedError,
+            match=r"budget 10,000\); this image of 4,096 pixels waited 0.2 s",
+        ):
+            c.explain(_photo(64))
+        assert budget.peak == budget.capacity  # the waiting request decoded nothing
+        s.loop.call_soon_threadsafe(hold.set)
+        wait_until(lambda: budget.in_use == 0, "the hold is released")
+        assert len(c.explain(_photo(64), top_k=1)["attributes"]) == 1
+    after = s.metric("stylex_requests_total", {"method": "Explain", "status": "RESOURCE_EXHAUSTED"})
+    assert after == before + 1

@@ -24,7 +24,7 @@ def test_serve_explain_server_and_sigterm(tmp_path, images):
     env = {**os.environ, "STYLEX_METRICS_PORT": "0", "STYLEX_THREADS": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "stylex", "serve", "--model", str(MODEL_DIR),
-         "--address", "127.0.0.1:0"],
+         "--address", "127.0.0.1:0", "--port-file", str(tmp_path / "address")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -36,6 +36,7 @@ def test_serve_explain_server_and_sigterm(tmp_path, images):
                 break
         assert match, "".join(lines)
         address = match.group(1)
+        assert (tmp_path / "address").read_text() == f"{address}\n"  # for a parent process
         with ExplainClient(address, timeout=30) as client:
             assert client.health() == "SERVING"
         image = tmp_path / "red.png"

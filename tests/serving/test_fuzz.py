@@ -15,7 +15,7 @@ import struct
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -103,23 +103,53 @@ wire_float = st.floats(allow_nan=True, allow_infinity=True, width=32)
 
 @FUZZ
 @given(
-    top_k=st.integers(0, 2**32 - 1),  # uint32 on the wire
-    target=wire_text,
-    shift=wire_float,
-    image_format=st.integers(-3, 10),
+    # Each field mostly near its valid range, so accepted requests are drawn too.
+    top_k=st.one_of(st.integers(0, 70), st.integers(0, 2**32 - 1)),  # uint32 on the wire
+    target=st.one_of(st.sampled_from(["", "red", "1", "predicted", "runner-up"]), wire_text),
+    shift=st.one_of(st.floats(0.125, 4.0, width=32), wire_float),
+    image_format=st.one_of(st.sampled_from(pb.ImageFormat.values()), st.integers(-3, 10)),
     image=st.one_of(st.sampled_from(SEEDS), st.binary(max_size=64)),
+    mode=st.one_of(st.sampled_from(pb.ExplainMode.values()), st.integers(-3, 10)),
+    num_candidates=st.one_of(st.integers(0, 2 * MAX_NUM_CANDIDATES), st.integers(0, 2**32 - 1)),
 )
-def test_grpc_request_fields(top_k, target, shift, image_format, image):
-    req = pb.ExplainRequest(top_k=top_k, target=target, shift=shift, image=image)
-    req.image_format = image_format  # open enum: unknown values reach the server
+@example(
+    top_k=3,
+    target="red",
+    shift=1.0,
+    image_format=pb.IMAGE_FORMAT_PNG,
+    image=SEEDS[0],
+    mode=pb.EXPLAIN_MODE_IMAGE,
+    num_candidates=10,
+)  # the accepted IMAGE-mode path, always
+@example(
+    top_k=3,
+    target="",
+    shift=0.0,
+    image_format=pb.IMAGE_FORMAT_NONE,
+    image=SEEDS[3],
+    mode=pb.EXPLAIN_MODE_DEFAULT,
+    num_candidates=0,
+)  # every field at its wire default
+def test_grpc_request_fields(top_k, target, shift, image_format, image, mode, num_candidates):
+    req = pb.ExplainRequest(top_k=top_k, target=target, shift=shift, image=image,
+                            num_candidates=num_candidates)  # fmt: skip
+    req.image_format = image_format  # open enums: unknown values reach the server
+    req.mode = mode
     try:
         inp = codec.from_grpc(req)
         opts = explain_options(CLASSES, **inp.options)
-    except CLIENT_ERRORS:
+    except CLIENT_ERRORS as exc:
+        assert str(exc)  # a message that names the problem
         return
     assert 1 <= opts.top_k <= 64
     assert math.isfinite(opts.shift) and opts.shift > 0
     assert opts.target in (0, 1, "runner-up", "predicted")
+    assert opts.mode in ("catalog", "image")
+    assert 1 <= opts.num_candidates <= MAX_NUM_CANDIDATES
+    if num_candidates:  # 0 is "the server's default"; a value sent is the one in force
+        assert opts.num_candidates == num_candidates
+    if mode in (pb.EXPLAIN_MODE_CATALOG, pb.EXPLAIN_MODE_IMAGE):
+        assert opts.mode == ("catalog" if mode == pb.EXPLAIN_MODE_CATALOG else "image")
 
 
 oip_value = st.one_of(

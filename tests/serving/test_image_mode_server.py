@@ -25,6 +25,8 @@ from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 from stylex.serving.torchserve.service import TorchServeExplainer
 
+from .conftest import Gate, wait_until
+
 
 def _engine_answer(engine, image: bytes, **options):
     x = decode_image_bytes(image, engine.resolution)
@@ -107,25 +109,35 @@ def test_stream_mixes_modes_and_a_bad_item_fails_alone(client, engine, images):
     assert all(r["error"]["code"] == "INVALID_ARGUMENT" for r in bad)
 
 
-def test_concurrent_image_mode_requests_share_batches(server, engine, images):
-    before = server.metric("stylex_batch_size_count")
-    before_sum = server.metric("stylex_batch_size_sum")
+def test_concurrent_image_mode_requests_share_batches(make_server, engine, images):
+    """8 clients, IMAGE and CATALOG mode alternating, while the engine holds the first batch:
+    everything queued behind it goes in one batch of both modes, each answer its own."""
+    server = make_server(max_batch_size=8, max_delay_ms=5.0, max_queue=64)
+    gate, service = Gate(server), server.server.service
     barrier = threading.Barrier(8)
+
+    def mode(i: int) -> str:
+        return "image" if i % 2 == 0 else "catalog"
 
     def run(i: int) -> dict:
         with ExplainClient(server.address, timeout=60) as c:
             barrier.wait()
-            mode = "image" if i % 2 == 0 else "catalog"
-            return c.explain(images[i % 3], top_k=2, mode=mode, num_candidates=8)
+            return c.explain(images[i % 3], top_k=2, mode=mode(i), num_candidates=8)
 
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(run, range(8)))
-    items = server.metric("stylex_batch_size_sum") - before_sum
-    batches = server.metric("stylex_batch_size_count") - before
-    assert items == 8 and batches < items, "no batch held more than one request"
+        answers = [pool.submit(run, i) for i in range(8)]
+        wait_until(
+            lambda: len(gate.batches) == 1 and service.queue_depth == 8 - len(gate.batches[0]),
+            "the first batch is at the engine and the rest queued",
+        )
+        gate.gate.set()
+        results = [a.result(60) for a in answers]
+    first, *rest = [len(b) for b in gate.batches]
+    assert rest == ([8 - first] if first < 8 else []), gate.batches
+    if 8 - first > 4:  # more queued than either mode has: the batch holds both
+        assert {item[1].mode for item in gate.batches[1]} == {"image", "catalog"}
     for i, got in enumerate(results):
-        mode = "image" if i % 2 == 0 else "catalog"
-        _same_as_engine(got, _engine_answer(engine, images[i % 3], top_k=2, mode=mode,
+        _same_as_engine(got, _engine_answer(engine, images[i % 3], top_k=2, mode=mode(i),
                                             num_candidates=8))  # fmt: skip
 
 

@@ -19,11 +19,10 @@ from stylex.errors import InvalidArgumentError, ResourceExhaustedError, StylexEr
 from stylex.serving.client import ExplainClient
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
-from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 from tests.conftest import catalog_attributes
 
-from .conftest import png_bytes, wait_until
+from .conftest import Gate, png_bytes, wait_until
 
 
 def _stub(server):
@@ -242,33 +241,32 @@ def test_oversize_message_resource_exhausted(server, client):
         client.explain(b"\0" * (9 * 1024 * 1024))
 
 
-def test_expired_deadline(server, images):
-    channel, stub = _stub(server)
-    with channel:
-        code = _code(lambda: stub.Explain(pb.ExplainRequest(image=images[0]), timeout=1e-4))
-    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
-
-
 # --- load ----------------------------------------------------------------------------------
-def test_concurrent_clients_are_batched(server, images):
-    before = server.metric("stylex_batch_size_count")
-    before_sum = server.metric("stylex_batch_size_sum")
+def test_queued_clients_are_batched_full(make_server, images):
+    """32 clients at once while the engine holds the first batch: the 32 - k queued requests
+    then go in full batches of 8 (and one remainder), each answered."""
+    server = make_server(max_batch_size=8, max_delay_ms=5.0, max_queue=256)
+    gate, service = Gate(server), server.server.service
     barrier = threading.Barrier(32)
 
-    def run(i: int) -> list[str]:
+    def run(i: int) -> str:
         with ExplainClient(server.address, timeout=60) as c:
             barrier.wait()
-            sent = [images[(i + j) % len(images)] for j in range(3)]
-            return [c.explain(image, top_k=2)["predicted"] for image in sent]
+            return c.explain(images[i % len(images)], top_k=2, image_format="none")["predicted"]
 
     with ThreadPoolExecutor(32) as pool:
-        results = list(pool.map(run, range(32)))
-    assert sum(len(r) for r in results) == 96
-    batches = server.metric("stylex_batch_size_count") - before
-    items = server.metric("stylex_batch_size_sum") - before_sum
-    assert items == 96
-    assert batches < items, "no batch held more than one request"
-    assert server.metric("stylex_requests_total", {"method": "Explain", "status": "OK"}) >= 96
+        answers = [pool.submit(run, i) for i in range(32)]
+        wait_until(
+            lambda: len(gate.batches) == 1 and service.queue_depth == 32 - len(gate.batches[0]),
+            "the first batch is at the engine and the rest queued",
+        )
+        gate.gate.set()
+        predicted = [a.result(60) for a in answers]
+    assert all(p in ("red", "not_red") for p in predicted)
+    sizes = [len(b) for b in gate.batches]
+    rest = 32 - sizes[0]
+    assert sizes[1:] == [8] * (rest // 8) + ([rest % 8] if rest % 8 else []), sizes
+    assert server.metric("stylex_batch_size_sum") == 32
 
 
 @pytest.mark.slow

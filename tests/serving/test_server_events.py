@@ -5,7 +5,6 @@ never from how long anything took."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,33 +21,7 @@ from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 from stylex.serving.grpc.servicers import STREAM_WINDOW
 
-from .conftest import MODEL_DIR, ServerThread, wait_until
-
-
-class Gate:
-    """Wraps the service's batch function: records every batch and holds each at a gate."""
-
-    def __init__(self, server: ServerThread, open_: bool = False) -> None:
-        batcher = server.server.service._batcher
-        self._run = batcher._run_batch
-        batcher._run_batch = self
-        self.batches: list[list[Any]] = []
-        self.gate = threading.Event()
-        if open_:
-            self.gate.set()
-
-    def __call__(self, items: list[Any]) -> list[Any]:
-        self.batches.append(list(items))
-        assert self.gate.wait(60)
-        return self._run(items)
-
-    @property
-    def computed(self) -> list[Any]:
-        """(x, options) of every item the engine was given."""
-        return [item for batch in self.batches for item in batch]
-
-    def holds(self, n: int) -> Callable[[], bool]:
-        return lambda: len(self.batches) == n
+from .conftest import MODEL_DIR, Gate, ServerThread, wait_until
 
 
 def request(image: bytes, **fields: Any) -> pb.ExplainRequest:

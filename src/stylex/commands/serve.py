@@ -11,6 +11,10 @@ HELP = "serve explanations over gRPC (stylex.v1 + OIP v2)"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", dest="model_dir", help="model directory (default: shipped shapes32)")
     p.add_argument("--address", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
+    p.add_argument(
+        "--port-file",
+        help="once listening, write HOST:PORT (the bound port; with --address HOST:0) here",
+    )
     p.add_argument("--metrics-port", type=int, help="Prometheus port (default 9090; 0 = off)")
     p.add_argument("--max-batch-size", type=int, help="images per engine call (default 8)")
     p.add_argument("--max-delay-ms", type=float, help="wait to fill a batch (default 5)")
@@ -57,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     keys = (
-        "model_dir", "address", "metrics_port", "max_batch_size", "max_delay_ms", "max_queue",
-        "device", "threads", "precision", "grace_s", "drain_delay_s", "tls_cert", "tls_key",
-        "max_image_pixels", "decode_budget_pixels", "decode_wait_s", "default_mode",
+        "model_dir", "address", "port_file", "metrics_port", "max_batch_size", "max_delay_ms",
+        "max_queue", "device", "threads", "precision", "grace_s", "drain_delay_s", "tls_cert",
+        "tls_key", "max_image_pixels", "decode_budget_pixels", "decode_wait_s", "default_mode",
         "num_candidates", "max_candidates",
     )  # fmt: skip
     config = ServeConfig.from_env(**{k: getattr(args, k) for k in keys})

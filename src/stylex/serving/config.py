@@ -18,6 +18,7 @@ MiB = 1024 * 1024
 class ServeConfig:
     model_dir: str = ""  # exported model directory; "" = the default model (default_model_dir)
     address: str = "127.0.0.1:50051"  # HOST:PORT to listen on; port 0 = any free port
+    port_file: str = ""  # once listening, write "HOST:PORT" (the bound port) to this file
     metrics_port: int = 9090  # Prometheus /metrics on the loopback; 0 = off
     metrics_address: str = "127.0.0.1"  # where the metrics HTTP server listens
     max_batch_size: int = 8  # images per engine call

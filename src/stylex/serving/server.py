@@ -21,6 +21,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from stylex.errors import ConfigError
+from stylex.fileio import write_bytes
 from stylex.runtime.engine import InferenceEngine
 from stylex.runtime.model_dir import default_model_dir
 from stylex.serving.budget import DecodeBudget
@@ -117,6 +118,9 @@ class ExplainServer:
         await server.start()
         self._server = server
         log.info("listening on %s (port %d, tls=%s)", cfg.address, self.port, cfg.tls)
+        if cfg.port_file:  # for a parent that asked for port 0 (atomic: whole or absent)
+            host = cfg.address.rsplit(":", 1)[0]
+            write_bytes(cfg.port_file, f"{host}:{self.port}\n".encode())
         try:
             if cfg.metrics_port:
                 self.metrics.start_http_server(cfg.metrics_port, cfg.metrics_address)
