@@ -97,6 +97,18 @@ class Gate:
     def holds(self, n: int) -> Callable[[], bool]:
         return lambda: len(self.batches) == n
 
+    def release_after_queueing(self, server: ServerThread, calls: list[Future]) -> list[Any]:
+        """With `calls` sent, wait until the first batch is at the gate and every other call
+        queued behind it, open the gate, and return the calls' results in order."""
+        service = server.server.service
+        wait_until(
+            lambda: self.batches and service.queue_depth == len(calls) - len(self.batches[0]),
+            "the first batch is at the engine and the rest queued",
+        )
+        assert len(self.batches) == 1
+        self.gate.set()
+        return [c.result(60) for c in calls]
+
 
 @pytest.fixture(scope="session")
 def engine():

@@ -25,7 +25,7 @@ from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 from stylex.serving.torchserve.service import TorchServeExplainer
 
-from .conftest import Gate, wait_until
+from .conftest import Gate
 
 
 def _engine_answer(engine, image: bytes, **options):
@@ -113,7 +113,7 @@ def test_concurrent_image_mode_requests_share_batches(make_server, engine, image
     """8 clients, IMAGE and CATALOG mode alternating, while the engine holds the first batch:
     everything queued behind it goes in one batch of both modes, each answer its own."""
     server = make_server(max_batch_size=8, max_delay_ms=5.0, max_queue=64)
-    gate, service = Gate(server), server.server.service
+    gate = Gate(server)
     barrier = threading.Barrier(8)
 
     def mode(i: int) -> str:
@@ -126,12 +126,7 @@ def test_concurrent_image_mode_requests_share_batches(make_server, engine, image
 
     with ThreadPoolExecutor(8) as pool:
         answers = [pool.submit(run, i) for i in range(8)]
-        wait_until(
-            lambda: len(gate.batches) == 1 and service.queue_depth == 8 - len(gate.batches[0]),
-            "the first batch is at the engine and the rest queued",
-        )
-        gate.gate.set()
-        results = [a.result(60) for a in answers]
+        results = gate.release_after_queueing(server, answers)
     first, *rest = [len(b) for b in gate.batches]
     assert rest == ([8 - first] if first < 8 else []), gate.batches
     if 8 - first > 4:  # more queued than either mode has: the batch holds both

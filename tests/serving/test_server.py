@@ -246,7 +246,7 @@ def test_queued_clients_are_batched_full(make_server, images):
     """32 clients at once while the engine holds the first batch: the 32 - k queued requests
     then go in full batches of 8 (and one remainder), each answered."""
     server = make_server(max_batch_size=8, max_delay_ms=5.0, max_queue=256)
-    gate, service = Gate(server), server.server.service
+    gate = Gate(server)
     barrier = threading.Barrier(32)
 
     def run(i: int) -> str:
@@ -256,12 +256,7 @@ def test_queued_clients_are_batched_full(make_server, images):
 
     with ThreadPoolExecutor(32) as pool:
         answers = [pool.submit(run, i) for i in range(32)]
-        wait_until(
-            lambda: len(gate.batches) == 1 and service.queue_depth == 32 - len(gate.batches[0]),
-            "the first batch is at the engine and the rest queued",
-        )
-        gate.gate.set()
-        predicted = [a.result(60) for a in answers]
+        predicted = gate.release_after_queueing(server, answers)
     assert all(p in ("red", "not_red") for p in predicted)
     sizes = [len(b) for b in gate.batches]
     rest = 32 - sizes[0]
