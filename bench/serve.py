@@ -13,8 +13,6 @@ served @8 / in-process, and batched / unbatched @32.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +24,8 @@ import torch
 
 from stylex.data import build_dataset
 from stylex.data.images import encode_image
-from stylex.demo import _free_port, _wait_serving
+from stylex.demo import start_server as start_stylex_server
+from stylex.demo import stop_server
 from stylex.runtime import OrtEngine
 from stylex.runtime.model_dir import default_model_dir
 from stylex.serving.client import ExplainClient
@@ -75,16 +74,10 @@ def drive(address: str, images: list[bytes], concurrency: int, seconds: float, t
 
 
 def start_server(model: Path, max_batch: int, threads: int | None) -> tuple[subprocess.Popen, str]:
-    address = f"127.0.0.1:{_free_port()}"
-    cmd = [sys.executable, "-m", "stylex", "serve", "--model", str(model), "--address", address,
-           "--metrics-port", "0", "--max-batch-size", str(max_batch),
-           "--max-queue", "256"]  # fmt: skip
+    flags = ["--max-batch-size", str(max_batch), "--max-queue", "256"]
     if threads:
-        cmd += ["--threads", str(threads)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-    _wait_serving(address, proc, 180)
-    return proc, address
+        flags += ["--threads", str(threads)]
+    return start_stylex_server(model, flags, quiet=True)
 
 
 def main() -> int:
@@ -126,8 +119,7 @@ def main() -> int:
                 print(f"{label:<10}{c:>8}{r['img_s']:>9.1f}{r['p50_ms']:>9.1f}"
                       f"{r['p99_ms']:>9.1f}{r['errors']:>8}")  # fmt: skip
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+            stop_server(proc, grace_s=60)
     if ("on", 8) in table:
         print(f"served @8 / in-process: {table[('on', 8)]['img_s'] / in_process:.2f}")
     if ("on", 32) in table and ("off", 32) in table:

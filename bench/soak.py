@@ -17,9 +17,7 @@ the ordinary requests' p99 under hostile load at most 1.5x their p99 in the cont
 from __future__ import annotations
 
 import argparse
-import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -31,7 +29,7 @@ import grpc
 import numpy as np
 import psutil
 
-from stylex.demo import _free_port, _wait_serving
+from stylex.demo import start_server, stop_server
 from stylex.runtime.model_dir import default_model_dir
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
@@ -143,12 +141,8 @@ def main() -> int:
     hostile = ["oversized"] * n_big + ["malformed"] * n_bad
     hostile += ["ordinary"] * (args.clients - len(hostile))
 
-    address = f"127.0.0.1:{_free_port()}"
-    cmd = [sys.executable, "-m", "stylex", "serve", "--model", args.model, "--address", address,
-           "--metrics-port", "0", "--max-queue", str(4 * args.clients)]  # fmt: skip
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, address = start_server(args.model, ["--max-queue", str(4 * args.clients)], quiet=True)
     try:
-        _wait_serving(address, server, 180)
         rss = RssWatch(server.pid)
         big_kb = len(payloads["oversized"][0]) / 1024
         print(f"model {args.model}; {args.clients} clients; {args.seconds:.0f} s per phase; "
@@ -161,8 +155,7 @@ def main() -> int:
         after = rss.now()
         rss.stop()
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        stop_server(server, grace_s=60)
 
     mib = 1 / 2**20
     print(f"{'phase':<9}{'kind':<11}{'status':<20}{'answers':>8}")

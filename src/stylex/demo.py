@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,30 +41,66 @@ def write_samples(
     return paths
 
 
-def _wait_serving(port_file: Path, proc: subprocess.Popen, timeout_s: float) -> str:
-    """The address of the server `proc` once it is SERVING (it writes its bound port to
-    `port_file` when listening, so no port is picked here and raced for)."""
+def start_server(
+    model_dir: str | Path,
+    extra_args: Sequence[str] = (),  # more `stylex serve` flags
+    *,
+    timeout_s: float = 180.0,
+    quiet: bool = False,  # the server's output to /dev/null
+) -> tuple[subprocess.Popen, str]:
+    """Start `stylex serve` on a loopback port it binds itself (port 0; it writes the port
+    to a `--port-file`, so none is picked here and raced for); return the process and its
+    address once health says SERVING. Raises UnavailableError, the process stopped, if it
+    exits or is not SERVING within `timeout_s`."""
     from stylex.serving.client import ExplainClient
 
-    deadline = time.monotonic() + timeout_s
-    while not port_file.exists():
-        if proc.poll() is not None:
-            raise UnavailableError(f"the server exited with code {proc.returncode} at start")
-        if time.monotonic() > deadline:
-            raise UnavailableError(f"the server was not listening after {timeout_s:.0f} s")
-        time.sleep(0.1)
-    address = port_file.read_text().strip()
-    with ExplainClient(address, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise UnavailableError(f"the server exited with code {proc.returncode} at start")
-            try:
-                if client.health() == "SERVING":
-                    return address
-            except StylexError:
-                pass
-            time.sleep(0.3)
-    raise UnavailableError(f"the server at {address} was not SERVING after {timeout_s:.0f} s")
+    with tempfile.TemporaryDirectory(prefix="stylex-serve-") as tmp:
+        port_file = Path(tmp) / "address"
+        cmd = [sys.executable, "-m", "stylex", "serve", "--model", str(model_dir),
+               "--address", "127.0.0.1:0", "--port-file", str(port_file), "--metrics-port", "0",
+               *extra_args]  # fmt: skip
+        out = subprocess.DEVNULL if quiet else None
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        try:
+            while not port_file.exists():
+                _check_running(proc)
+                if time.monotonic() > deadline:
+                    raise UnavailableError(f"the server was not listening after {timeout_s:.0f} s")
+                time.sleep(0.1)
+            address = port_file.read_text().strip()
+            with ExplainClient(address, timeout=2.0) as client:
+                while time.monotonic() < deadline:
+                    _check_running(proc)
+                    try:
+                        if client.health() == "SERVING":
+                            return proc, address
+                    except StylexError:
+                        pass
+                    time.sleep(0.3)
+            raise UnavailableError(
+                f"the server at {address} was not SERVING after {timeout_s:.0f} s"
+            )
+        except BaseException:
+            stop_server(proc)
+            raise
+
+
+def _check_running(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        raise UnavailableError(f"the server exited with code {proc.returncode} at start")
+
+
+def stop_server(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM (graceful: in-flight work finishes), then SIGKILL after `grace_s`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def run_demo(
@@ -87,27 +123,15 @@ def run_demo(
     spec = spec_of_description((manifest.get("provenance") or {}).get("data") or {})
     spec = spec if spec in DATASET_NAMES else "shapes"
     images = write_samples(out_dir / "images", resolution, num_images, seed, spec)
-    port_dir = Path(tempfile.mkdtemp(prefix="stylex-demo-"))
-    port_file = port_dir / "address"
-    cmd = [sys.executable, "-m", "stylex", "serve", "--model", str(model_dir),
-           "--address", "127.0.0.1:0", "--port-file", str(port_file),
-           "--metrics-port", "0"]  # fmt: skip
-    print(f"demo: starting {' '.join(cmd[2:])}", flush=True)
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    print(f"demo: starting stylex serve --model {model_dir}", flush=True)
+    proc, address = start_server(model_dir, timeout_s=start_timeout_s)
     try:
-        address = _wait_serving(port_file, proc, start_timeout_s)
         print(f"demo: server SERVING at {address}; explaining {len(images)} images", flush=True)
         results = explain_files_remote(
             address, images, out_dir / "explanations", top_k=top_k, mode=mode
         )
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # graceful: finish in-flight work, then exit
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(port_dir, ignore_errors=True)
+        stop_server(proc)
     return results
 
 
