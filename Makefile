@@ -8,7 +8,7 @@ RUN    ?= runs/demo
 # torch is pinned to the CPU build that stylex is tested with; set TORCH_SPEC to change it.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo train-demo test lint clean
+.PHONY: setup demo train-demo test lint typecheck clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,12 @@ lint: setup
 	$(BIN)/ruff check src tests bench export handlers setup.py
 	$(BIN)/ruff format --check src tests bench export handlers setup.py
 
-test: lint
+# The type check of src/ ([tool.mypy] in pyproject.toml): clean, or the tests do not run.
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache

@@ -152,12 +152,12 @@ def test_select_examples_keeps_passing_images_in_distance_order(G, C, styles, st
     expected = [i for i in ranked if passing[i]][:4]
 
     got = select_examples(G, C, styles, stats, attribute, 1, num_examples=4, batch_size=6)
-    assert [e.index for e in got] == expected
+    assert [e.row for e in got] == expected
     for index, p_before, p_after in got:
         assert p_after - p_before >= 0.2
         assert p_before == pytest.approx(float(p0[index]), abs=1e-5)
         assert p_after == pytest.approx(float(p1[index]), abs=1e-5)
-    dists = [float(distance[e.index]) for e in got]
+    dists = [float(distance[e.row]) for e in got]
     assert dists == sorted(dists, reverse=True)
 
 
@@ -165,7 +165,7 @@ def test_select_examples_fills_with_largest_rises_when_too_few_pass(G, C, styles
     p0, p1 = _rises(G, C, styles, stats, attribute)
     got = select_examples(G, C, styles, stats, attribute, 1, num_examples=3, threshold=2.0)
     expected = torch.argsort(p1 - p0, descending=True)[:3].tolist()
-    assert [e.index for e in got] == expected
+    assert [e.row for e in got] == expected
 
 
 def test_select_examples_rejects_unknown_class(G, C, styles, stats, attribute):

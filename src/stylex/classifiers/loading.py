@@ -25,6 +25,9 @@ class Classifier(torch.nn.Module):
     constant, which softmax ignores). Everything is differentiable in x.
     """
 
+    scale: torch.Tensor  # buffers [1, 3, 1, 1]: x * scale + shift is the network's input
+    shift: torch.Tensor
+
     def __init__(self, net: torch.nn.Module, spec: ClassifierSpec, source: str = ""):
         super().__init__()
         self.net = net  # the raw network, in its own input conventions

@@ -198,7 +198,7 @@ def save_onnx(model: torch.nn.Module, path: Path, spec: ClassifierSpec) -> None:
 
 def _data_info(train_set: Dataset, val_set: Dataset) -> tuple[int, list[str]]:
     for name, ds in (("training", train_set), ("validation", val_set)):
-        if not hasattr(ds, "__len__") or len(ds) == 0:  # type: ignore[arg-type]
+        if not hasattr(ds, "__len__") or len(ds) == 0:
             raise ClassifierError(f"classifier {name} set is empty, expected labelled images")
         for attr in ("resolution", "class_names"):
             if not hasattr(ds, attr):

@@ -246,7 +246,7 @@ def evaluate_run(
     if catalog is not None:
         explained, cf_images, (wu, rnd) = _explanation_metrics(ctx, catalog, x, enc, settings)
         metrics.update(explained)
-        if probe is not None:
+        if probe is not None and rule_factors:
             metrics["minimality"] = {
                 kind: counterfactual_minimality(
                     probe, cf_images["reconstruction"], cf_images[kind], rule_factors

@@ -96,8 +96,9 @@ def explain_files(
         top_k=top_k, target=target, shift=shift, exhaustive=exhaustive, mode=mode,
         num_candidates=num_candidates,
     )  # fmt: skip
-    exps = engine.explain_batch(list(x), opts)
-    failed = next((e for e in exps if isinstance(e, Exception)), None)
+    answers = engine.explain_batch(list(x), opts)
+    exps = [a for a in answers if not isinstance(a, Exception)]
+    failed = next((a for a in answers if isinstance(a, Exception)), None)
     if failed is not None:
         raise failed
     results = []

@@ -77,9 +77,9 @@ class Condition:
         if isinstance(node, ast.Compare):
             # a < b < c means (a < b) and (b < c), as in Python.
             result, left = True, self._eval(node.left, columns)
-            for op, right_node in zip(node.ops, node.comparators, strict=True):
+            for cmp, right_node in zip(node.ops, node.comparators, strict=True):
                 right = self._eval(right_node, columns)
-                result = np.logical_and(result, _COMPARE_OPS[type(op)](left, right))
+                result = np.logical_and(result, _COMPARE_OPS[type(cmp)](left, right))
                 left = right
             return result
         raise AssertionError(f"node {type(node).__name__} passed validation but has no evaluator")

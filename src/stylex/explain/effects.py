@@ -57,10 +57,10 @@ class EffectEngine:
         layout = G.layout
         # Coordinates of each synthesis block, in global StyleSpace indices.
         block_of_layer = {}
-        for b, block in enumerate(G.blocks):
+        for b, block in enumerate(G.synthesis_blocks):
             for name, _ in block.conv_layers():
                 block_of_layer[name] = b
-        per_block: list[list[int]] = [[] for _ in G.blocks]
+        per_block: list[list[int]] = [[] for _ in G.synthesis_blocks]
         for lay in layout.conv_layers:
             per_block[block_of_layer[lay.name]].extend(range(lay.offset, lay.offset + lay.channels))
         self.block_coords = [torch.tensor(c, dtype=torch.long) for c in per_block]
@@ -192,4 +192,5 @@ def reference_effects(
                 edited = s_i.conv.clone()
                 edited[0, k] += shift * (targets[d, k] - edited[0, k])
                 out[i, d, k] = (C(G.synthesize(Styles(edited, s_i.rgb))).float() - base)[0]
+    assert out is not None, "no styles"
     return out

@@ -13,8 +13,9 @@ results come back on the device of the input tensors. `G` only needs `styles(w, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -23,6 +24,9 @@ from tqdm import tqdm
 from stylex.errors import InvalidArgumentError
 from stylex.explain.attributes import Attribute, StyleStats, apply_attributes
 from stylex.models.stylespace import Styles
+
+if TYPE_CHECKING:
+    from stylex.models import Generator
 
 AttributeList = Sequence[tuple[int, int]] | Sequence[Attribute]
 
@@ -49,10 +53,10 @@ class Encoded:
 def module_device(module: object, fallback: torch.device | str = "cpu") -> torch.device:
     """Device of a module's first parameter or buffer; `fallback` for modules without any."""
     if isinstance(module, nn.Module):
-        for tensor in module.parameters():
-            return tensor.device
-        for tensor in module.buffers():
-            return tensor.device
+        for param in module.parameters():
+            return param.device
+        for buffer in module.buffers():
+            return buffer.device
     return torch.device(fallback)
 
 
@@ -85,7 +89,7 @@ def _check_styles(styles: Styles, n: int | None = None, what: str = "") -> int:
 
 @torch.no_grad()
 def encode(
-    G: nn.Module,  # Generator
+    G: Generator,
     E: nn.Module,  # Encoder: x -> w
     C: nn.Module,  # classifier: x -> logits
     x: torch.Tensor,  # [N, 3, R, R] in [-1, 1]
@@ -118,7 +122,7 @@ def encode(
 
 @torch.no_grad()
 def _classify_styles(
-    G: nn.Module, C: nn.Module, conv: torch.Tensor, rgb: torch.Tensor
+    G: Generator, C: nn.Module, conv: torch.Tensor, rgb: torch.Tensor
 ) -> torch.Tensor:
     """Logits [B, classes] of C(G(styles)) for one batch already on the right device."""
     return C(G.synthesize(Styles(conv, rgb), noise_mode="const")).float()
@@ -146,11 +150,11 @@ def flip_targets(
 
 @torch.no_grad()
 def flip_rate_at_k(
-    G: nn.Module,  # Generator (only `synthesize` is used)
+    G: Generator,
     C: nn.Module,  # classifier: x -> logits
     styles: Styles,  # styles of the N images, e.g. Encoded.styles
     stats: StyleStats,  # S_min / S_max the attribute directions refer to
-    attributes_per_class: dict[int, AttributeList],  # class c -> attributes toward c, best first
+    attributes_per_class: Mapping[int, AttributeList],  # class c -> attributes toward c, best first
     predicted: torch.Tensor,  # [N] class C gives each image's reconstruction
     ks: Sequence[int] = range(1, 11),
     shift: float = 1.0,
@@ -174,11 +178,11 @@ def flip_rate_at_k(
     device = module_device(G, styles.conv.device)
     predicted = predicted.long().to(device)
     if probs is None:
-        logits = [
+        reference = [
             _classify_styles(G, C, styles.conv[sl].to(device), styles.rgb[sl].to(device))
             for sl in _batches(num, batch_size, "flip rate: reference", progress)
         ]
-        probs = torch.softmax(torch.cat(logits), dim=1)
+        probs = torch.softmax(torch.cat(reference), dim=1)
     num_classes = probs.shape[1]
     targets = flip_targets(predicted, probs.to(device), num_classes)  # [N]
     lists: dict[int, list[tuple[int, int]]] = {}
@@ -209,7 +213,7 @@ def flip_rate_at_k(
 
 @torch.no_grad()
 def iter_single_edits(
-    G: nn.Module,  # Generator (only `synthesize` is used)
+    G: Generator,
     styles: Styles,  # styles of the images
     stats: StyleStats,  # S_min / S_max the directions refer to
     attributes: AttributeList,  # (index, direction) pairs, each applied alone
@@ -254,7 +258,7 @@ def iter_single_edits(
 
 @torch.no_grad()
 def flip_rate_alone(
-    G: nn.Module,  # Generator (only `synthesize` is used)
+    G: Generator,
     C: nn.Module,  # classifier: x -> logits
     styles: Styles,  # styles of the N images
     stats: StyleStats,  # S_min / S_max the directions refer to

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from stylex.errors import DataError, InvalidArgumentError
 from stylex.explain.attributes import StyleStats
 from stylex.explain.metrics import AttributeList, attribute_keys, iter_single_edits, module_device
 from stylex.models.stylespace import Styles
+
+if TYPE_CHECKING:
+    from stylex.models import Generator
 
 CATEGORICAL = ("shape", "stripes")  # compared by the share of images whose value changes
 CIRCULAR = ("hue",)  # compared by circular distance
@@ -59,6 +62,9 @@ class FactorProbe(nn.Module):
     that the head still sees where the object is. Continuous targets are learnt standardised;
     their mean/std are buffers, so `predict_factors` returns factor units.
     """
+
+    cont_mean: torch.Tensor  # buffers [len(CONTINUOUS)]
+    cont_std: torch.Tensor
 
     def __init__(
         self,
@@ -315,7 +321,7 @@ def factor_changes(
 
 @torch.no_grad()
 def attribute_factors(
-    G: nn.Module,  # Generator (only `synthesize` is used)
+    G: Generator,
     probe: FactorProbe,
     styles: Styles,  # styles of the images to edit
     stats: StyleStats,  # S_min / S_max the directions refer to

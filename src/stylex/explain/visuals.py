@@ -36,7 +36,7 @@ TEXT_COLOUR = (0, 0, 0)
 class Example(NamedTuple):
     """One image chosen to show an attribute."""
 
-    index: int  # row of the styles the image came from
+    row: int  # row of the styles the image came from
     p_before: float  # P(target) of the unedited reconstruction
     p_after: float  # P(target) with the attribute applied
 
@@ -317,9 +317,7 @@ def attribute_grid(
         threshold=threshold,
         batch_size=batch_size,
     )
-    originals, edited = _render_pairs(
-        G, styles, stats, attribute, [e.index for e in examples], shift
-    )
+    originals, edited = _render_pairs(G, styles, stats, attribute, [e.row for e in examples], shift)
     pairs = [
         _hstack(
             [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 import torch
@@ -112,6 +113,9 @@ class ScriptedClassifier(nn.Module):
     """
 
     __constants__ = ("log_probs", "nhwc", "resize", "size")  # compile-time constants
+    if TYPE_CHECKING:  # for the type checker only: TorchScript reads class annotations
+        scale: torch.Tensor  # buffers [1, 3, 1, 1], the `Classifier`'s
+        shift: torch.Tensor
 
     def __init__(self, clf: Classifier, resolution: int) -> None:
         super().__init__()

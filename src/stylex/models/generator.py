@@ -39,6 +39,8 @@ NOISE_MODES = ("random", "const", "none")
 class MappingNetwork(nn.Module):
     """z -> w through `mapping_layers` FC layers; tracks the mean w for truncation."""
 
+    w_avg: torch.Tensor  # buffer [w_dim]
+
     def __init__(self, cfg: ArchConfig) -> None:
         super().__init__()
         self.z_dim = cfg.z_dim
@@ -75,6 +77,8 @@ class MappingNetwork(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally after 2x upsampling) + noise + bias + leaky ReLU."""
 
+    noise_const: torch.Tensor  # buffer [R, R]
+
     def __init__(
         self,
         in_channels: int,  # input channels = style width
@@ -87,7 +91,7 @@ class SynthesisLayer(nn.Module):
         self.in_channels = in_channels
         self.resolution = resolution
         self.affine = FullyConnected(cond_dim, in_channels, bias_init=1.0)
-        self.up = Resample(in_channels, "up") if up else None
+        self.up: Resample | None = Resample(in_channels, "up") if up else None
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.noise_strength = nn.Parameter(torch.zeros([]))
@@ -140,6 +144,9 @@ class FourierInput(nn.Module):
     NUM_PARAMS = 4  # translation x, y; log scale; rotation (turns)
     MAX_FREQ = 0.75  # cycles per unit of the [-1, 1] grid: below the 4x4 grid's Nyquist (1.0)
     MAX_LOG_SCALE = math.log(2.0)  # the grid may shrink or grow by up to 2x
+    freqs: torch.Tensor  # buffers: [C, 2] cycles per unit, [C] phases (turns), [H*W, 2] grid
+    phases: torch.Tensor
+    grid: torch.Tensor
 
     def __init__(self, channels: int, cond_dim: int, size: int = 4) -> None:
         super().__init__()
@@ -188,6 +195,9 @@ class SynthesisBlock(nn.Module):
         self.resolution = resolution
         self.name = f"b{resolution}"
         self.input: FourierInput | None = None
+        self.const: nn.Parameter | None
+        self.conv0: SynthesisLayer | None
+        self.img_up: Resample | None
         if resolution == 4:
             if cfg.synthesis_input == "fourier":
                 self.const = None
@@ -220,15 +230,20 @@ class SynthesisBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.conv0 is None:
             if self.input is not None:
+                assert input_style is not None, "a Fourier input needs its style"
                 x = self.input(input_style)
             else:
+                assert self.const is not None
                 x = self.const[None].expand(rgb_style.shape[0], -1, -1, -1)
             x = self.conv1(x, conv_styles[0], noise_mode, fused)
         else:
             x = self.conv0(x, conv_styles[0], noise_mode, fused)
             x = self.conv1(x, conv_styles[1], noise_mode, fused)
         y = self.torgb(x, rgb_style, fused)
-        img = y if img is None else self.img_up(img) + y
+        if img is not None:
+            assert self.img_up is not None
+            y = self.img_up(img) + y
+        img = y
         return x, img
 
 
@@ -240,10 +255,12 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.mapping = MappingNetwork(cfg)
         self.blocks = nn.ModuleList(SynthesisBlock(cfg, r) for r in cfg.block_resolutions)
+        self.synthesis_blocks: list[SynthesisBlock] = list(self.blocks)  # type: ignore[arg-type]
         # Training sets this to use grouped convs; the default path exports to ONNX.
         self.fused_modconv = False
-        layers, conv_offset, rgb_offset = [], 0, 0
-        for block in self.blocks:
+        layers: list[StyleLayer] = []
+        conv_offset = rgb_offset = 0
+        for block in self.synthesis_blocks:
             if block.input is not None:
                 # Outside StyleSpace, like toRGB: kept with the rgb styles, never edited.
                 n = FourierInput.NUM_PARAMS
@@ -271,8 +288,9 @@ class Generator(nn.Module):
         assert_shape(p, [w.shape[0], self.cfg.num_classes], "p")
         wp = torch.cat([w, p.to(w.dtype)], dim=1)
         wr = wp if self.cfg.conditions_rgb_styles else w  # what toRGB and the input see
-        conv, rgb = [], []
-        for block in self.blocks:
+        conv: list[torch.Tensor] = []
+        rgb: list[torch.Tensor] = []
+        for block in self.synthesis_blocks:
             if block.input is not None:
                 rgb.append(block.input.affine(wr))
             conv.extend(layer.affine(wp) for _, layer in block.conv_layers())
@@ -287,12 +305,13 @@ class Generator(nn.Module):
         if kind not in (None, "conv", "rgb"):
             raise ValueError(f"kind {kind!r} not in None, 'conv', 'rgb'")
         w_dim = self.cfg.w_dim
+        blocks = self.synthesis_blocks
         affines = []
         if kind in (None, "conv"):
-            affines += [layer.affine for block in self.blocks for _, layer in block.conv_layers()]
+            affines += [layer.affine for block in blocks for _, layer in block.conv_layers()]
         if kind in (None, "rgb") and self.cfg.conditions_rgb_styles:
-            affines += [block.torgb.affine for block in self.blocks]
-            affines += [block.input.affine for block in self.blocks if block.input is not None]
+            affines += [block.torgb.affine for block in blocks]
+            affines += [block.input.affine for block in blocks if block.input is not None]
         return [affine.weight[:, w_dim:] for affine in affines]
 
     def synthesize(
@@ -313,6 +332,7 @@ class Generator(nn.Module):
         x, img = state if state is not None else (None, None)
         for block, conv_styles, rgb_style, inp in self._block_styles(styles, start_block):
             x, img = block(x, img, conv_styles, rgb_style, noise_mode, self.fused_modconv, inp)
+        assert img is not None, "no block was run"
         return img
 
     def synthesis_states(
@@ -335,7 +355,7 @@ class Generator(nn.Module):
     def _block_styles(self, styles: Styles, start_block: int):
         conv = self.layout.split(styles.conv, "conv")
         rgb = self.layout.split(styles.rgb, "rgb")
-        for block in list(self.blocks)[start_block:]:
+        for block in self.synthesis_blocks[start_block:]:
             conv_styles = [conv[name] for name, _ in block.conv_layers()]
             inp = rgb[f"{block.name}.input"] if block.input is not None else None
             yield block, conv_styles, rgb[f"{block.name}.torgb"], inp

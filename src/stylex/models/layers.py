@@ -45,6 +45,8 @@ def _resample_filter() -> torch.Tensor:
 class Resample(nn.Module):
     """2x up- or downsampling with the [1,3,3,1] low-pass filter, per channel."""
 
+    filter: torch.Tensor  # buffer [C, 1, 4, 4]
+
     def __init__(self, channels: int, mode: str) -> None:
         super().__init__()
         if mode not in ("up", "down", "blur_for_down"):
@@ -113,16 +115,16 @@ class Conv2dLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
-        self.blur = None
+        self.blur: Resample | None = None
         if down:
             mode = "blur_for_down" if kernel_size == 3 else "down"
             self.blur = Resample(in_channels, mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight * self.weight_gain
-        if self.down and self.kernel_size == 3:
+        if self.blur is not None and self.kernel_size == 3:
             x = F.conv2d(self.blur(x), w, self.bias, stride=2)
-        elif self.down:
+        elif self.blur is not None:
             x = F.conv2d(self.blur(x), w, self.bias)
         else:
             x = F.conv2d(x, w, self.bias, padding=self.kernel_size // 2)

@@ -25,6 +25,7 @@ class PyramidPerceptual(nn.Module):
     """Built-in substitute for LPIPS: L1 over Laplacian-pyramid bands and image gradients."""
 
     name = "pyramid"
+    kernel: torch.Tensor  # buffer [3, 1, 5, 5]
 
     def __init__(self, levels: int = 4) -> None:
         super().__init__()

@@ -74,7 +74,7 @@ def choose_providers(
             )
         if tensorrt:
             if "TensorrtExecutionProvider" in available:
-                trt = {"device_id": device_id, "trt_engine_cache_enable": True}
+                trt: dict[str, Any] = {"device_id": device_id, "trt_engine_cache_enable": True}
                 if trt_cache_dir:
                     trt["trt_engine_cache_path"] = trt_cache_dir
                 providers.append(("TensorrtExecutionProvider", trt))

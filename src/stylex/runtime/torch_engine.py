@@ -24,7 +24,9 @@ class TorchEngine(InferenceEngine):
         device: str | torch.device | None = None,  # None: where G's parameters are
     ) -> None:
         self.device = torch.device(device) if device else next(G.parameters()).device
-        self.G, self.E, self.C = (m.to(self.device).eval() for m in (G, E, C))
+        self.G = G.to(self.device).eval()
+        self.E = E.to(self.device).eval()
+        self.C = C.to(self.device).eval()
         self.catalog = catalog
         self.resolution = G.cfg.resolution
 

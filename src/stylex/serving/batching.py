@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -59,7 +59,7 @@ class DynamicBatcher(Generic[T, R]):
 
     def __init__(
         self,
-        run_batch: Callable[[list[T]], list[R | BaseException]],  # runs in a worker thread
+        run_batch: Callable[[list[T]], Sequence[R | BaseException]],  # runs in a worker thread
         *,
         max_batch_size: int = 8,  # most items handed to one run_batch call
         max_delay_ms: float = 5.0,  # longest the oldest item waits for company, in ms

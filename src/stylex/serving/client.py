@@ -53,7 +53,7 @@ class ExplainClient:
         tls: TLS | None = None,
         max_message_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        options = [("grpc.max_receive_message_length", max_message_bytes)]
+        options: list[tuple[str, Any]] = [("grpc.max_receive_message_length", max_message_bytes)]
         if tls is None:
             self._channel = grpc.insecure_channel(address, options=options)
         else:

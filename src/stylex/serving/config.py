@@ -88,7 +88,7 @@ class ServeConfig:
             raw = env.get(f"STYLEX_{f.name.upper()}")
             if raw is None or raw == "":
                 continue
-            kind = type(f.default)
+            kind: type = type(f.default)
             try:
                 values[f.name] = kind(raw)
             except ValueError:

@@ -290,7 +290,8 @@ def resolve_config(preset: str, overrides: dict[str, str] | None = None) -> Trai
         raise ConfigError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     cfg = TrainConfig(**copy.deepcopy(PRESETS[preset]))  # overrides must not edit the preset
     for key, raw in (overrides or {}).items():
-        target, name = cfg, key
+        target: TrainConfig | LossWeights = cfg
+        name = key
         if key.startswith("loss."):
             target, name = cfg.loss, key.removeprefix("loss.")
         valid = {f.name for f in dataclasses.fields(target)}

@@ -55,6 +55,7 @@ class BatchStream:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(len(self.dataset), generator=g)
             self._perm_epoch = epoch
+        assert self._perm is not None
         return self._perm
 
     def indices(self, step: int) -> list[int]:

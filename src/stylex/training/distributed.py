@@ -99,7 +99,7 @@ def state_digest(states: Mapping[str, Mapping[str, torch.Tensor]]) -> str:
     for name in sorted(states):
         for key, tensor in sorted(states[name].items()):
             h.update(f"{name}.{key}".encode())
-            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
     return h.hexdigest()
 
 

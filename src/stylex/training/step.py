@@ -12,6 +12,7 @@ import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -89,8 +90,8 @@ def build_state(
     ratio = cfg.loss.r1_interval / (cfg.loss.r1_interval + 1)
     # foreach: one multi-tensor update instead of a loop over ~60 small tensors (the same
     # arithmetic; PyTorch picks it by itself only on CUDA).
-    adam = dict(eps=1e-8, foreach=cfg.fast_path or None)
-    optimizers = {
+    adam: dict[str, Any] = dict(eps=1e-8, foreach=cfg.fast_path or None)
+    optimizers: dict[str, torch.optim.Optimizer] = {
         "G": torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, **adam),
         "E": torch.optim.Adam(E.parameters(), lr=cfg.lr_e, betas=cfg.betas, **adam),
         "D": torch.optim.Adam(
@@ -143,7 +144,7 @@ def train_step(
     micro = state.micro_batch
     chunks = list(zip(x_all.split(micro), p_all.split(micro), z_all.split(micro), strict=True))
     scale = 1.0 / len(chunks)
-    phases = []
+    phases: list[tuple[str, list[torch.nn.Module], list[str]]] = []
     if kind != WARMUP:  # the warm-up trains an autoencoder: no discriminator yet
         phases.append(("D", [D], ["D"]))
         if step % cfg.loss.r1_interval == 0:
@@ -160,9 +161,9 @@ def train_step(
                 stats = state.loss.accumulate_gradients(phase, kind, x, p, z, scale, rec_index)
             for key, value in stats.items():
                 out.setdefault(key, []).append(value)
-        for module in trained:
-            dist_utils.average_gradients(module, state.info)
-            for param in module.parameters():
+        for net in trained:
+            dist_utils.average_gradients(net, state.info)
+            for param in net.parameters():
                 if param.grad is not None:
                     torch.nan_to_num_(param.grad, nan=0.0, posinf=1e5, neginf=-1e5)
         for name in opt_names:

@@ -65,7 +65,7 @@ def _clip(
         lo, hi = node.attrs.get("min"), node.attrs.get("max")
     if lo is None and hi is None:
         return x  # torch.clamp refuses to clamp to nothing
-    return torch.clamp(x, lo, hi)
+    return torch.clamp(x, lo, hi)  # type: ignore[arg-type]  # numbers are accepted too
 
 
 @register("Softmax", "LogSoftmax")

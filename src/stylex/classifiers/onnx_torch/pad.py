@@ -21,7 +21,8 @@ def _pad(
         value = 0.0 if value_t is None else value_t.item()
     else:
         pads, value = list(node.attrs["pads"]), node.attrs.get("value", 0.0)
-    axes = ints(axes_t) if axes_t is not None else list(range(x.ndim))
+    given = ints(axes_t)
+    axes = list(range(x.ndim)) if given is None else given
     axes = [a % x.ndim for a in axes]
     per_dim = [(0, 0)] * x.ndim
     for i, a in enumerate(axes):

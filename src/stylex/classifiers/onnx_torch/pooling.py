@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +44,7 @@ def _avg_pool(node: Node, x: Tensor) -> Tensor:
         raise node.fail(f"dilations={dilations}")
     ceil_mode = bool(node.attrs.get("ceil_mode", 0))
     include_pad = bool(node.attrs.get("count_include_pad", 0))
-    fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[nd]
+    fn: Callable[..., Tensor] = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[nd]
     padding = native_padding(pads, kernel)
     if padding is not None:
         return fn(x, kernel, strides, padding, ceil_mode, include_pad)

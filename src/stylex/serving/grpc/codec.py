@@ -45,7 +45,7 @@ MODE_FROM_WIRE = {pb.EXPLAIN_MODE_CATALOG: CATALOG, pb.EXPLAIN_MODE_IMAGE: IMAGE
 MODE_TO_WIRE = {v: k for k, v in MODE_FROM_WIRE.items()}
 
 
-def mode_to_wire(mode: str | None) -> int:
+def mode_to_wire(mode: str | None) -> pb.ExplainMode:
     """A mode name (None or "": the server's default) -> the ExplainMode value."""
     return pb.EXPLAIN_MODE_DEFAULT if not mode else MODE_TO_WIRE[parse_mode(mode)]
 
