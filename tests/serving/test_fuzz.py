@@ -22,7 +22,7 @@ from PIL import Image
 from stylex.data.decode import decode_image_bytes
 from stylex.errors import InvalidArgumentError, ResourceExhaustedError
 from stylex.explain.options import MAX_NUM_CANDIDATES, explain_options
-from stylex.serving.grpc import codec
+from stylex.serving.grpc import codec, oip_codec
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.torchserve.requests import decode_request
@@ -177,7 +177,7 @@ def test_oip_parameters(params):
         else:
             p.string_param = value
     try:
-        opts = explain_options(CLASSES, **codec.oip_parameters(req))
+        opts = explain_options(CLASSES, **oip_codec.parameters(req))
     except CLIENT_ERRORS as exc:
         # A message for the caller that names the bad parameter or the value it held.
         msg = str(exc)
@@ -212,7 +212,7 @@ def test_oip_inputs(datatype, shape, raw):
     req.inputs.add(name="image", datatype=datatype, shape=shape)
     req.raw_input_contents.append(raw)
     try:
-        images = codec.oip_inputs(req, RES)
+        images = oip_codec.inputs(req, RES)
     except CLIENT_ERRORS:
         return
     for image in images:

@@ -18,11 +18,11 @@ from stylex.data.decode import decode_image_bytes
 from stylex.errors import InvalidArgumentError
 from stylex.explain.explanation import explanation_to_dict
 from stylex.serving.client import ExplainClient
-from stylex.serving.grpc.codec import _unpack_bytes
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
+from stylex.serving.grpc.oip_codec import _unpack_bytes
 from stylex.serving.torchserve.service import TorchServeExplainer
 
 from .conftest import Gate

@@ -12,9 +12,9 @@ import pytest
 from stylex.data.decode import decode_image_bytes
 from stylex.explain import explanation as explanation_module
 from stylex.explain.explanation import explanation_to_dict, without_images
-from stylex.serving.grpc import codec
+from stylex.serving.grpc import codec, oip_codec
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
-from stylex.serving.service import Rendering
+from stylex.serving.service import ModelInfo, Rendering
 from stylex.serving.torchserve.service import explanation_response
 from tests.conftest import catalog_attributes
 
@@ -68,7 +68,12 @@ def test_json_documents_are_the_layout_without_images(explanation):
 
 def test_oip_explanation_output_is_the_layout(explanation):
     req = oip.ModelInferRequest(id="req-7")
-    resp = codec.oip_response(req, "m", "1", [explanation])
+    info = ModelInfo(name="m", version="1", resolution=32, class_names=explanation.class_names,
+                     catalog={}, stylex_version="0", providers=["CPUExecutionProvider"],
+                     max_top_k=64, default_mode="catalog", default_num_candidates=32,
+                     max_num_candidates=256)  # fmt: skip
+    resp = oip_codec.response(req, info, [explanation])
+    assert (resp.model_name, resp.model_version, resp.id) == ("m", "1", "req-7")
     (raw,) = [
         raw
         for out, raw in zip(resp.outputs, resp.raw_output_contents, strict=True)
@@ -92,3 +97,19 @@ def test_images_are_encoded_beside_the_batch_thread(client, images, monkeypatch)
     # the reconstruction, one per counterfactual and the joint one
     assert len(threads) == 2 + len(got["attributes"])
     assert not any(name.startswith("explain-batch") for name in threads), threads
+
+
+def test_the_protocol_document_states_the_oip_outputs_of_the_code():
+    """protos/README.md's OIP table lists exactly `oip_codec.OUTPUTS`: names, types, shapes."""
+    from pathlib import Path
+
+    readme = Path(__file__).parents[2] / "protos" / "README.md"
+    rows = [
+        [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        for line in readme.read_text().splitlines()
+        if line.startswith("| output")
+    ]
+    documented = [(name, dtype, shape) for _, name, dtype, shape, _ in rows]
+    assert documented == [
+        (o.name, o.datatype, f"[{', '.join(o.shape)}]") for o in oip_codec.OUTPUTS
+    ]

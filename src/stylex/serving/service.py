@@ -63,6 +63,23 @@ class ExplainInput:
     request_id: str = ""
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a server serves: the answer of GetModelInfo and the OIP model metadata."""
+
+    name: str
+    version: str
+    resolution: int  # px
+    class_names: list[str]
+    catalog: dict[str, list[dict[str, Any]]]  # class name -> its attributes (`to_dict`)
+    stylex_version: str
+    providers: list[str]  # the engine's execution providers, in order
+    max_top_k: int
+    default_mode: str  # what a request that names no mode gets
+    default_num_candidates: int
+    max_num_candidates: int
+
+
 _Item = tuple[torch.Tensor, ExplainOptions]
 
 
@@ -94,6 +111,8 @@ class ExplainService:
             name="explain",
         )
         self._ready = False
+        self._info: ModelInfo | None = None
+        self._info_engine: InferenceEngine | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
     @property
@@ -139,26 +158,30 @@ class ExplainService:
         model = getattr(self.engine, "model", None)
         return getattr(model, "manifest", {}) or {}
 
-    def model_info(self) -> dict[str, Any]:
-        """Name, version, resolution, classes, the attribute catalog and versions."""
+    def model_info(self) -> ModelInfo:
+        """What the served model is (built once per loaded engine)."""
         engine = self._engine()
-        from stylex import __version__
+        if self._info is None or self._info_engine is not engine:
+            from stylex import __version__
 
-        return {
-            "name": self.model_name,
-            "version": self.model_version,
-            "resolution": engine.resolution,
-            "class_names": list(engine.class_names),
-            "catalog": {
-                name: [a.to_dict() for a in attrs] for name, attrs in engine.catalog.classes.items()
-            },
-            "stylex_version": __version__,
-            "providers": list(engine.providers),
-            "max_top_k": MAX_TOP_K,
-            "default_mode": engine.default_mode,
-            "default_num_candidates": engine.default_candidates,
-            "max_num_candidates": engine.max_candidates,
-        }
+            self._info = ModelInfo(
+                name=self.model_name,
+                version=self.model_version,
+                resolution=engine.resolution,
+                class_names=list(engine.class_names),
+                catalog={
+                    name: [a.to_dict() for a in attrs]
+                    for name, attrs in engine.catalog.classes.items()
+                },
+                stylex_version=__version__,
+                providers=list(engine.providers),
+                max_top_k=MAX_TOP_K,
+                default_mode=engine.default_mode,
+                default_num_candidates=engine.default_candidates,
+                max_num_candidates=engine.max_candidates,
+            )
+            self._info_engine = engine
+        return self._info
 
     def _engine(self) -> InferenceEngine:
         if not self._ready or self.engine is None:

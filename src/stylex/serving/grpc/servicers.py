@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from stylex.serving.grpc import codec
+from stylex.serving.grpc import codec, oip_codec
 from stylex.serving.grpc.errors import status_of
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
@@ -156,10 +156,7 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
     async def ModelMetadata(self, request, context) -> oip.ModelMetadataResponse:
         async def work() -> oip.ModelMetadataResponse:
             self._check_model(request.name, request.version)
-            info = self.service.model_info()
-            return codec.oip_metadata(
-                info["name"], info["version"], info["resolution"], len(info["class_names"])
-            )
+            return oip_codec.metadata(self.service.model_info())
 
         return await _answer(self.service, "ModelMetadata", context, work)
 
@@ -167,16 +164,14 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
         async def work() -> oip.ModelInferResponse:
             self._check_model(request.model_name, request.model_version)
             info = self.service.model_info()
-            options = self.service.options(**codec.oip_parameters(request))
-            codec.oip_outputs(request)  # unknown output names fail before any work
-            images = codec.oip_inputs(request, info["resolution"])
+            options = self.service.options(**oip_codec.parameters(request))
+            oip_codec.requested_outputs(request)  # unknown output names fail before any work
+            images = oip_codec.inputs(request, info.resolution)
             deadline = deadline_of(context)
             exps = await asyncio.gather(
                 *(self.service.explain(x, options, deadline) for x in images)
             )
-            return await asyncio.to_thread(
-                codec.oip_response, request, info["name"], info["version"], list(exps)
-            )
+            return await asyncio.to_thread(oip_codec.response, request, info, list(exps))
 
         return await _answer(self.service, "ModelInfer", context, work)
 
