@@ -12,9 +12,8 @@ import torch
 from stylex.cli import main
 from stylex.errors import CheckpointError, InvalidArgumentError
 from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.screen import SCREEN_FILE
 from stylex.export import export_run, graph_parity
-from stylex.rundir import load_run
+from stylex.rundir import SCREEN_FILE, load_run
 from stylex.runtime import MANIFEST_NAME, SCHEMA_VERSION, read_model_dir
 from stylex.runtime.model_dir import GRAPHS, file_entry
 from tests.export.model_fixtures import absolute_paths, attfind_run, exported_model

@@ -26,6 +26,7 @@ from stylex.data.images import encode_image
 from stylex.errors import InvalidArgumentError, StylexError
 from stylex.explain.explanation import Explanation, explanation_to_dict
 from stylex.explain.options import ExplainOptions
+from stylex.rundir import RunPaths
 from stylex.runtime.engine import InferenceEngine
 
 
@@ -188,7 +189,7 @@ def load_engine(model: str | Path, device: str = "auto", batch_size: int = 1) ->
 
         quiet_torch_glue()
         return OrtEngine.load(path, device=device, warmup_batch_sizes=(batch_size,))
-    if (path / "attributes.json").exists():
+    if RunPaths(path).catalog.exists():
         return TorchEngine.from_run(path, device=device)
     raise InvalidArgumentError(
         f"model {str(model)!r} is neither an exported model directory ({MANIFEST_NAME}) nor a "

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from stylex.errors import ConfigError
 from stylex.fileio import atomic_path, write_json
+from stylex.rundir import RunPaths
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 NAME = "attfind"
 HELP = "find the classifier's attributes in a trained run"
-WORK_DIR = "attfind"
-ENCODED_NAME = "encoded.safetensors"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         json.dumps(
             {
-                "catalog": str(Path(args.run_dir) / "attributes.json"),
+                "catalog": str(RunPaths(args.run_dir).catalog),
                 "settings": catalog.settings,
                 "top": catalog_summary(catalog),
             },
@@ -140,7 +139,8 @@ def _load_or_encode(ctx: RunContext, work: Path, settings: AttFindSettings, prog
 
     from stylex.explain.context import ATTFIND_SEED_OFFSET, encode_images, stack_images
 
-    path, key_path = work / ENCODED_NAME, work / "encoded.json"
+    path = RunPaths(ctx.run_dir).encoded
+    key_path = path.with_suffix(".json")
     key = settings.encoded_key(ctx)
     if path.is_file() and key_path.is_file():
         if json.loads(key_path.read_text()).get("key") == key:
@@ -219,11 +219,12 @@ def run_attfind(
 
     from stylex.explain.attfind import find_attributes
     from stylex.explain.attributes import Attribute, StyleStats
-    from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
-    from stylex.explain.screen import SCREEN_FILE, ScreenPrior
+    from stylex.explain.catalog import AttributeCatalog
+    from stylex.explain.screen import ScreenPrior
 
     settings = (settings or AttFindSettings()).validate()
-    work = ctx.run_dir / WORK_DIR
+    paths = RunPaths(ctx.run_dir)
+    work = paths.attfind_work
     work.mkdir(parents=True, exist_ok=True)
     enc = _load_or_encode(ctx, work, settings, progress)
     stats = StyleStats.from_styles(enc["conv"])
@@ -267,9 +268,9 @@ def run_attfind(
     # IMAGE mode's screen prior (RUN/screen.npz) comes from the same exact effects and styles
     # (no more networks run). With --screen-top the unscreened edits are 0: a thinner prior.
     prior = ScreenPrior.from_effects(effects, enc["logits"], enc["conv"])
-    with atomic_path(ctx.run_dir / SCREEN_FILE) as tmp:
+    with atomic_path(paths.screen) as tmp:
         tmp.write_bytes(prior.to_bytes())
-    catalog.save(ctx.run_dir / CATALOG_NAME)
+    catalog.save(paths.catalog)
     return catalog
 
 

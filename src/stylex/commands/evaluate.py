@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from stylex.errors import ConfigError
 from stylex.fileio import atomic_path, write_json
+from stylex.rundir import RunPaths
 
 if TYPE_CHECKING:
     import torch
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
 NAME = "evaluate"
 HELP = "fidelity, faithfulness, flip rates, success, minimality -> metrics.json"
 
-METRICS_NAME = "metrics.json"
-RECONSTRUCTION_NAME = "metrics-reconstruction.json"  # `stylex evaluate --reconstruction-only`
-PROBE_DIR = "probes"
 PROBE_WIDTH = 32  # see EvalSettings.probe_epochs for what it reaches
 
 
@@ -128,7 +126,7 @@ def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool
     from stylex.explain.context import EVAL_SEED_OFFSET
     from stylex.explain.probes import FactorProbe, train_factor_probe
 
-    folder = Path(settings.probe_dir) if settings.probe_dir else ctx.run_dir / PROBE_DIR
+    folder = Path(settings.probe_dir) if settings.probe_dir else RunPaths(ctx.run_dir).probes
     weights, info_path = folder / "factor_probe.safetensors", folder / "factor_probe.json"
     data_seed = int(ctx.run.config.get("train", {}).get("seed", 0)) + EVAL_SEED_OFFSET + 1
     wanted = {"epochs": settings.probe_epochs, "images": settings.probe_images,
@@ -257,8 +255,8 @@ def evaluate_run(
                 ctx, probe, scores, enc.styles, catalog, wu, rnd, rule_factors, settings
             )
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
-    write_json(ctx.run_dir / (RECONSTRUCTION_NAME if reconstruction_only else METRICS_NAME),
-               metrics)  # fmt: skip
+    paths = RunPaths(ctx.run_dir)
+    write_json(paths.reconstruction_metrics if reconstruction_only else paths.metrics, metrics)
     return metrics
 
 

@@ -30,14 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
+    from stylex.explain.catalog import AttributeCatalog
     from stylex.explain.labels import apply_labels, parse_assignment, read_labels
+    from stylex.rundir import CATALOG_NAME, RunPaths
     from stylex.runtime.model_dir import MANIFEST_NAME
 
     target = Path(args.target)
     labels = {}
     if args.suggested is not None:
-        labels.update(read_labels(args.suggested or target / "metrics.json"))
+        labels.update(read_labels(args.suggested or RunPaths(target).metrics))
     if args.names:
         labels.update(read_labels(args.names))
     labels.update(parse_assignment(text) for text in args.set)

@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stylex.commands.attfind import ENCODED_NAME, WORK_DIR
-from stylex.commands.evaluate import METRICS_NAME
+from stylex.rundir import RunPaths
 
 if TYPE_CHECKING:
     from stylex.explain.context import RunContext
@@ -49,7 +48,7 @@ def _styles(ctx: RunContext, num_images: int) -> Styles:
     from stylex.explain.context import ATTFIND_SEED_OFFSET, encode_images, stack_images
     from stylex.models import Styles
 
-    path = ctx.run_dir / WORK_DIR / ENCODED_NAME
+    path = RunPaths(ctx.run_dir).encoded
     if path.is_file():
         enc = load_file(str(path))
     else:
@@ -79,7 +78,7 @@ def report_run(
     from stylex.models import Styles
 
     catalog = AttributeCatalog.load(ctx.run_dir)
-    out = out or ctx.run_dir / "report.html"
+    out = out or RunPaths(ctx.run_dir).report
     scale = max(1, 96 // ctx.resolution)
     grids = {}
     with torch.no_grad():
@@ -99,7 +98,7 @@ def report_run(
             grids[name] = rows
             if progress:
                 print(f"report: class {name}: {len(rows)} attribute grids")
-    metrics_path = ctx.run_dir / METRICS_NAME
+    metrics_path = RunPaths(ctx.run_dir).metrics
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     if metrics is not None:
         shown = ("fidelity", "faithfulness", "per_image_success", "per_image_success_image",
@@ -109,7 +108,7 @@ def report_run(
             kind.pop("tolerance", None)  # settings, not results; kept in metrics.json
         if "alignment" in metrics:
             metrics["alignment"] = {"share": metrics["alignment"]["share"]}
-    samples = sorted((ctx.run_dir / "samples").glob("*.png"))[-1:]
+    samples = sorted(RunPaths(ctx.run_dir).samples.glob("*.png"))[-1:]
     cfg = ctx.run.config
     run_info = {
         "run": str(ctx.run_dir),

@@ -17,8 +17,8 @@ from stylex.errors import CheckpointError, InvalidArgumentError
 from stylex.explain.attributes import Attribute, StyleStats
 from stylex.fileio import write_json
 from stylex.models.stylespace import StyleLayout
+from stylex.rundir import CATALOG_NAME
 
-CATALOG_NAME = "attributes.json"
 SCHEMA_VERSION = 1
 
 

@@ -31,11 +31,11 @@ import torch
 
 from stylex.errors import CheckpointError
 from stylex.explain.attributes import StyleStats
+from stylex.rundir import SCREEN_FILE, RunPaths
 
 if TYPE_CHECKING:
     from stylex.explain.catalog import AttributeCatalog
 
-SCREEN_FILE = "screen.npz"  # in a run directory and in an exported model directory
 DEFAULT_TOP = 10  # best edits kept per reference image and class
 DEFAULT_NEIGHBOURS = 10  # reference images that vote for an image's candidates
 
@@ -160,7 +160,7 @@ class ScreenPrior:
 
 def load_run_prior(run_dir: str | Path, catalog: AttributeCatalog) -> ScreenPrior | None:
     """RUN/screen.npz, checked against the run's catalog; None where AttFind wrote none."""
-    path = Path(run_dir) / SCREEN_FILE
+    path = RunPaths(Path(run_dir)).screen
     if not path.is_file():
         return None
     try:

@@ -18,9 +18,10 @@ from typing import Any
 
 from stylex.errors import InvalidArgumentError
 from stylex.explain.labels import Key, apply_labels
-from stylex.explain.screen import SCREEN_FILE, ScreenPrior
+from stylex.explain.screen import ScreenPrior
 from stylex.export.versions import check_name, new_version_dir
 from stylex.fileio import write_json
+from stylex.rundir import SCREEN_FILE
 from stylex.runtime.model_dir import (
     MANIFEST_NAME,
     ModelDir,

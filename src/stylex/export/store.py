@@ -16,13 +16,14 @@ import onnx
 import torch
 
 from stylex.errors import CheckpointError, InvalidArgumentError
-from stylex.explain.catalog import CATALOG_NAME, AttributeCatalog
+from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import load_context
-from stylex.explain.screen import SCREEN_FILE, ScreenPrior, load_run_prior
+from stylex.explain.screen import ScreenPrior, load_run_prior
 from stylex.export.graphs import example_inputs, export_graph, graph_modules
 from stylex.export.parity import graph_parity
 from stylex.export.versions import check_name, new_version_dir
 from stylex.fileio import write_json
+from stylex.rundir import CATALOG_NAME, SCREEN_FILE
 from stylex.runtime.model_dir import (
     GRAPHS,
     MANIFEST_NAME,

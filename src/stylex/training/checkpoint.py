@@ -19,7 +19,7 @@ from torch import nn
 
 from stylex.errors import CheckpointError
 from stylex.fileio import atomic_path
-from stylex.rundir import CHECKPOINTS_DIR, LATEST_NAME, STATE_NAME, load_module_weights
+from stylex.rundir import STATE_NAME, RunPaths, load_module_weights
 
 MODULE_NAMES = ("G", "G_ema", "E", "D")
 
@@ -68,9 +68,10 @@ def save_checkpoint(
     keep: int = 2,
 ) -> Path:
     """Write a complete checkpoint for `step`, then point `latest` at it; prune old ones."""
-    ckpt_root = Path(run_dir) / CHECKPOINTS_DIR
+    paths = RunPaths(run_dir)
+    ckpt_root = paths.checkpoints
     ckpt_root.mkdir(parents=True, exist_ok=True)
-    final = ckpt_root / f"step-{step:06d}"
+    final = paths.checkpoint(step)
     tmp = Path(tempfile.mkdtemp(prefix=f".step-{step:06d}.", dir=ckpt_root))
     try:
         for name, module in modules.items():
@@ -93,7 +94,7 @@ def save_checkpoint(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    with atomic_path(ckpt_root / LATEST_NAME) as latest_tmp:
+    with atomic_path(paths.latest) as latest_tmp:
         latest_tmp.write_text(final.name + "\n")
     complete = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
     for old in complete[:-keep] if keep > 0 else []:

@@ -30,7 +30,7 @@ from stylex.device import pick_device
 from stylex.errors import CheckpointError, ClassifierError
 from stylex.fileio import atomic_path, write_json
 from stylex.models import ArchConfig, Encoder, Generator
-from stylex.rundir import CONFIG_NAME, latest_checkpoint, read_run_config
+from stylex.rundir import RunPaths, latest_checkpoint, read_run_config
 from stylex.training import distributed as dist_utils
 from stylex.training.checkpoint import load_checkpoint, save_checkpoint
 from stylex.training.config import ARCH_KEYS, DATA_KEYS, TrainConfig
@@ -38,8 +38,6 @@ from stylex.training.data_stream import BatchStream
 from stylex.training.step import build_state, train_step
 
 log = logging.getLogger(__name__)
-
-LOG_NAME = "log.csv"
 
 
 @dataclass
@@ -67,7 +65,7 @@ def arch_from(cfg: TrainConfig, num_classes: int) -> ArchConfig:
 
 def _check_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
     """Refuse to overwrite another run, or to resume with a different configuration."""
-    has_config = (run_dir / CONFIG_NAME).is_file()
+    has_config = RunPaths(run_dir).config.is_file()
     if not resume:
         if has_config or (run_dir.exists() and any(run_dir.iterdir())):
             raise CheckpointError(
@@ -76,7 +74,7 @@ def _check_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
             )
         return
     if not has_config:
-        raise CheckpointError(f"cannot resume: {run_dir} holds no run ({CONFIG_NAME} missing)")
+        raise CheckpointError(f"cannot resume: {run_dir} holds no run (config.json missing)")
     stored = read_run_config(run_dir)["train"]
     defaults = TrainConfig()  # options added later are absent from older runs' configs
     diffs = [
@@ -101,12 +99,12 @@ def _record_resume(run_dir: Path, cfg: TrainConfig, step: int) -> None:
         return
     config["train"] = new
     config.setdefault("resumes", []).append({"step": step, "changed": changed})
-    write_json(run_dir / CONFIG_NAME, config)
+    write_json(RunPaths(run_dir).config, config)
 
 
 def _copy_classifier(path: Path, run_dir: Path) -> str:
     """Copy the classifier and its sidecar into the run, so the run explains itself anywhere."""
-    dest = run_dir / "classifier" / path.name
+    dest = RunPaths(run_dir).classifier_dir / path.name
     for src, dst in ((path, dest), (sidecar_path(path), sidecar_path(dest))):
         with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)
@@ -198,7 +196,7 @@ def train(
     elif info.is_main:
         classifier_rel = _copy_classifier(Path(cfg.classifier), run_dir)
         write_json(
-            run_dir / CONFIG_NAME,
+            RunPaths(run_dir).config,
             {
                 "stylex_version": stylex.__version__,
                 "train": cfg.to_dict(),
@@ -283,15 +281,13 @@ def train(
             bar.set_postfix(**shown, img_s=f"{row['images_per_s']:.0f}")
         bar.update(1)
         if info.is_main and (done % cfg.sample_every == 0 or done == end_step):
-            _write_samples(
-                run_dir / "samples" / f"step-{done:06d}.png", G_ema, E, C, sample_x, sample_z
-            )
+            _write_samples(RunPaths(run_dir).sample(done), G_ema, E, C, sample_x, sample_z)
         if done % cfg.checkpoint_every == 0 or done == end_step:
             digests = dist_utils.replica_digests(modules, info)
             if info.is_main:
                 if len(set(digests)) > 1:
                     log.warning("step %d: the ranks' weights differ (digests %s)", done, digests)
-                _append_log(run_dir / LOG_NAME, history[flushed:], resumed_from)
+                _append_log(RunPaths(run_dir).log, history[flushed:], resumed_from)
                 resumed_from, flushed = None, len(history)
                 ckpt_path = save_checkpoint(
                     run_dir,
