@@ -22,6 +22,8 @@ from stylex.models import Discriminator, Encoder, Generator
 from stylex.training.config import LossWeights
 from stylex.training.schedule import ENCODER, RANDOM, WARMUP
 
+Stats = dict[str, float]  # a phase's loss values, for the log
+
 
 def classifier_kl(p_target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """Mean KL(p_target || softmax(logits)) over the batch."""
@@ -65,89 +67,107 @@ class StylexLoss:
         The latent and swapped-conditioning terms may be lazy: with `rec_w_interval` or
         `swap_interval` N > 1 they run on every N-th reconstructing step at N times their
         weight."""
-        wts = self.weights
-        stats: dict[str, float] = {}
         if phase == "G":
-            total = torch.zeros((), device=x_real.device)
             if kind == RANDOM:
-                x_fake = self.G(self.G.mapping(z, update_w_avg=True), p_real, noise_mode="random")
-                loss_adv = F.softplus(-self.D(x_fake, p_real)).mean()
-                total = total + wts.adversarial * loss_adv
-                stats["G_adv"] = loss_adv.item()
-                if wts.classifier_random > 0:
-                    loss_cls = classifier_kl(p_real, self.C(x_fake))
-                    total = total + wts.classifier_random * loss_cls
-                    stats["G_cls_random"] = loss_cls.item()
+                total, stats = self._random_z(p_real, z)
             elif kind in (ENCODER, WARMUP):
-                w = self.E(x_real)
-                x_rec = self.G(w, p_real, noise_mode="random")
-                if kind == ENCODER:
-                    loss_adv = F.softplus(-self.D(x_rec, p_real)).mean()
-                else:  # warm-up: an autoencoder, D plays no part
-                    loss_adv = torch.zeros((), device=x_real.device)
-                loss_l1 = (x_rec - x_real).abs().mean()
-                loss_perc = self.perceptual(x_rec.float(), x_real.float()).mean()
-                loss_cls = classifier_kl(p_real, self.C(x_rec))
-                total = (
-                    wts.adversarial * loss_adv
-                    + wts.rec_l1 * loss_l1
-                    + wts.rec_perceptual * loss_perc
-                    + wts.classifier * loss_cls
-                )
-                if kind == ENCODER:
-                    stats["E_adv"] = loss_adv.item()
-                stats.update(
-                    rec_l1=loss_l1.item(), rec_perc=loss_perc.item(), cls_kl=loss_cls.item()
-                )
-                if wts.rec_w > 0 and rec_index % wts.rec_w_interval == 0:
-                    loss_w = (self.E(x_rec) - w).abs().mean()
-                    total = total + wts.rec_w * wts.rec_w_interval * loss_w
-                    stats["rec_w"] = loss_w.item()
-                rgb_weight = wts.cond_sparsity if wts.cond_sparsity_rgb is None else (
-                    wts.cond_sparsity_rgb
-                )  # fmt: skip
-                for part, weight in (("conv", wts.cond_sparsity), ("rgb", rgb_weight)):
-                    if weight > 0:
-                        # Group lasso over style coordinates: p may reach only a few of them,
-                        # so the decision gathers in coordinates AttFind moves one at a time;
-                        # a heavier weight outside StyleSpace (toRGB) keeps it out of there.
-                        cols = self.G.conditioning_weights(part)
-                        if not cols:  # p does not reach these styles at all
-                            continue
-                        loss_sparse = torch.stack([c.norm(dim=1).sum() for c in cols]).sum()
-                        total = total + weight * loss_sparse
-                        stats[f"cond_l21_{part}"] = loss_sparse.item()
-                if wts.classifier_swap > 0 and rec_index % wts.swap_interval == 0:
-                    p_swap = swap_probabilities(p_real)
-                    x_swap = self.G(w, p_swap, noise_mode="random")
-                    loss_swap = classifier_kl(p_swap, self.C(x_swap))
-                    total = total + wts.classifier_swap * wts.swap_interval * loss_swap
-                    stats["cls_swap"] = loss_swap.item()
+                total, stats = self._reconstruction(kind, x_real, p_real, rec_index)
             else:
                 raise ValueError(f"unknown step kind {kind!r}")
             (total * scale).backward()
             return stats
-
         if phase == "D":
-            with torch.no_grad():
-                if kind == ENCODER:
-                    x_fake = self.G(self.E(x_real), p_real, noise_mode="random")
-                else:
-                    x_fake = self.G(self.G.mapping(z), p_real, noise_mode="random")
-            loss_fake = F.softplus(self.D(x_fake, p_real)).mean()
-            loss_real = F.softplus(-self.D(x_real, p_real)).mean()
-            ((loss_fake + loss_real) * scale).backward()
-            return {"D_fake": loss_fake.item(), "D_real": loss_real.item()}
-
+            return self._discriminator(kind, x_real, p_real, z, scale)
         if phase == "Dreg":
-            x = x_real.detach().requires_grad_(True)
-            score = self.D(x, p_real)
-            (grad,) = torch.autograd.grad(score.sum(), x, create_graph=True)
-            penalty = grad.float().square().sum(dim=[1, 2, 3]).mean()
-            # Lazy regularization: every r1_interval steps, weighted by the interval.
-            loss = penalty * (wts.r1_gamma / 2) * wts.r1_interval
-            # Multiplying by 0 * score keeps every D parameter in the graph (DDP-safe).
-            ((loss + score.mean() * 0) * scale).backward()
-            return {"D_r1": penalty.item()}
-
+            return self._r1(x_real, p_real, scale)
         raise ValueError(f"unknown phase {phase!r}")
+
+    def _random_z(self, p_real: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+        """G on samples G(mapping(z), p) conditioned on the real batch's probabilities."""
+        wts = self.weights
+        x_fake = self.G(self.G.mapping(z, update_w_avg=True), p_real, noise_mode="random")
+        loss_adv = F.softplus(-self.D(x_fake, p_real)).mean()
+        total = torch.zeros((), device=z.device) + wts.adversarial * loss_adv
+        stats = {"G_adv": loss_adv.item()}
+        if wts.classifier_random > 0:
+            loss_cls = classifier_kl(p_real, self.C(x_fake))
+            total = total + wts.classifier_random * loss_cls
+            stats["G_cls_random"] = loss_cls.item()
+        return total, stats
+
+    def _reconstruction(
+        self, kind: str, x_real: torch.Tensor, p_real: torch.Tensor, rec_index: int
+    ) -> tuple[torch.Tensor, Stats]:
+        """G and E on x' = G(E(x), p): adversarial (not in the warm-up), L1, perceptual and
+        classifier terms, then the optional latent, sparsity and swapped-conditioning terms."""
+        wts = self.weights
+        w = self.E(x_real)
+        x_rec = self.G(w, p_real, noise_mode="random")
+        if kind == ENCODER:
+            loss_adv = F.softplus(-self.D(x_rec, p_real)).mean()
+        else:  # warm-up: an autoencoder, D plays no part
+            loss_adv = torch.zeros((), device=x_real.device)
+        loss_l1 = (x_rec - x_real).abs().mean()
+        loss_perc = self.perceptual(x_rec.float(), x_real.float()).mean()
+        loss_cls = classifier_kl(p_real, self.C(x_rec))
+        total = (
+            wts.adversarial * loss_adv
+            + wts.rec_l1 * loss_l1
+            + wts.rec_perceptual * loss_perc
+            + wts.classifier * loss_cls
+        )
+        stats: Stats = {"E_adv": loss_adv.item()} if kind == ENCODER else {}
+        stats.update(rec_l1=loss_l1.item(), rec_perc=loss_perc.item(), cls_kl=loss_cls.item())
+        if wts.rec_w > 0 and rec_index % wts.rec_w_interval == 0:
+            loss_w = (self.E(x_rec) - w).abs().mean()
+            total = total + wts.rec_w * wts.rec_w_interval * loss_w
+            stats["rec_w"] = loss_w.item()
+        total = self._conditioning_sparsity(total, stats)
+        if wts.classifier_swap > 0 and rec_index % wts.swap_interval == 0:
+            p_swap = swap_probabilities(p_real)
+            x_swap = self.G(w, p_swap, noise_mode="random")
+            loss_swap = classifier_kl(p_swap, self.C(x_swap))
+            total = total + wts.classifier_swap * wts.swap_interval * loss_swap
+            stats["cls_swap"] = loss_swap.item()
+        return total, stats
+
+    def _conditioning_sparsity(self, total: torch.Tensor, stats: Stats) -> torch.Tensor:
+        """Group lasso over style coordinates: p may reach only a few of them, so the decision
+        gathers in coordinates AttFind moves one at a time; a heavier weight outside StyleSpace
+        (toRGB) keeps it out of there."""
+        wts = self.weights
+        rgb_weight = wts.cond_sparsity if wts.cond_sparsity_rgb is None else wts.cond_sparsity_rgb
+        for part, weight in (("conv", wts.cond_sparsity), ("rgb", rgb_weight)):
+            cols = self.G.conditioning_weights(part) if weight > 0 else []
+            if cols:  # none where p does not reach these styles at all
+                loss_sparse = torch.stack([c.norm(dim=1).sum() for c in cols]).sum()
+                total = total + weight * loss_sparse
+                stats[f"cond_l21_{part}"] = loss_sparse.item()
+        return total
+
+    def _discriminator(
+        self, kind: str, x_real: torch.Tensor, p_real: torch.Tensor, z: torch.Tensor, scale: float
+    ) -> Stats:
+        """D's logistic loss on reals and on this step kind's fakes (computed without G's
+        gradients)."""
+        with torch.no_grad():
+            if kind == ENCODER:
+                x_fake = self.G(self.E(x_real), p_real, noise_mode="random")
+            else:
+                x_fake = self.G(self.G.mapping(z), p_real, noise_mode="random")
+        loss_fake = F.softplus(self.D(x_fake, p_real)).mean()
+        loss_real = F.softplus(-self.D(x_real, p_real)).mean()
+        ((loss_fake + loss_real) * scale).backward()
+        return {"D_fake": loss_fake.item(), "D_real": loss_real.item()}
+
+    def _r1(self, x_real: torch.Tensor, p_real: torch.Tensor, scale: float) -> Stats:
+        """Lazy R1 on real images: every r1_interval steps, weighted by the interval."""
+        wts = self.weights
+        x = x_real.detach().requires_grad_(True)
+        score = self.D(x, p_real)
+        (grad,) = torch.autograd.grad(score.sum(), x, create_graph=True)
+        penalty = grad.float().square().sum(dim=[1, 2, 3]).mean()
+        loss = penalty * (wts.r1_gamma / 2) * wts.r1_interval
+        # Multiplying by 0 * score keeps every D parameter in the graph (DDP-safe).
+        ((loss + score.mean() * 0) * scale).backward()
+        return {"D_r1": penalty.item()}

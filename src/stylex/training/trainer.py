@@ -24,8 +24,8 @@ import torch
 from tqdm import tqdm
 
 import stylex
-from stylex.classifiers import check_classifier, load_classifier, sidecar_path
-from stylex.data import build_dataset, save_image_grid
+from stylex.classifiers import Classifier, check_classifier, load_classifier, sidecar_path
+from stylex.data import ImageDataset, build_dataset, save_image_grid
 from stylex.device import pick_device
 from stylex.errors import CheckpointError, ClassifierError
 from stylex.fileio import atomic_path, write_json
@@ -35,7 +35,7 @@ from stylex.training import distributed as dist_utils
 from stylex.training.checkpoint import load_checkpoint, save_checkpoint
 from stylex.training.config import ARCH_KEYS, DATA_KEYS, TrainConfig
 from stylex.training.data_stream import BatchStream
-from stylex.training.step import build_state, train_step
+from stylex.training.step import TrainState, build_state, train_step
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +145,20 @@ def _append_log(path: Path, rows: list[dict[str, float]], keep_until_step: int |
         writer.writerows(all_rows)
 
 
-def train(
-    cfg: TrainConfig,
-    run_dir: str | Path,
-    *,
-    resume: bool = False,
-    progress: bool = True,
-    stop_at: int | None = None,  # stop after this step (the schedule still spans cfg.steps)
-) -> TrainResult:
-    """Train (or continue training) a StylEx run. Returns where it stopped and what it logged."""
-    cfg.validate()
-    run_dir = Path(run_dir)
+@dataclass
+class _Setup:
+    """What a run is made of, checked before anything is written."""
+
+    device: torch.device
+    info: dist_utils.DistInfo
+    dataset: ImageDataset
+    C: Classifier
+    arch: ArchConfig
+
+
+def _set_up(cfg: TrainConfig, run_dir: Path, resume: bool) -> _Setup:
+    """Device and ranks, the run directory, the data and the classifier: bad input fails here,
+    before anything is written."""
     device = pick_device(cfg.device)
     info = dist_utils.init_distributed(device.type)
     if device.type == "cuda" and info.enabled:
@@ -164,8 +167,6 @@ def train(
     _check_run_dir(run_dir, cfg, resume)
     if info.enabled:  # every rank checks before rank 0 writes anything
         torch.distributed.barrier()
-
-    # Data and classifier first: bad input must fail before anything is written.
     dataset = build_dataset(
         cfg.data, cfg.resolution, num_images=cfg.num_images, seed=cfg.seed, rule=cfg.data_rule
     )
@@ -177,137 +178,176 @@ def train(
     C = load_classifier(cfg.classifier, device=device)
     labeled = len(dataset.class_names) > 1
     check_classifier(C, len(dataset.class_names) if labeled else None, cfg.resolution)
-    arch = arch_from(cfg, C.num_classes)
+    return _Setup(device, info, dataset, C, arch_from(cfg, C.num_classes))
 
-    state = build_state(cfg, arch, C, device, info)
-    G, E, G_ema, optimizers = state.G, state.E, state.G_ema, state.optimizers
-    modules = state.modules
-    schedule = state.schedule
 
-    start_step = 0
-    resumed_from: int | None = None
+def _start(
+    cfg: TrainConfig, run_dir: Path, resume: bool, setup: _Setup, state: TrainState
+) -> tuple[int, int | None]:
+    """Resume from the newest checkpoint, or write a new run's config.json and classifier
+    copy. Returns (first step, the step resumed from or None)."""
+    info = setup.info
     if resume and (ckpt := latest_checkpoint(run_dir)) is not None:
-        saved = load_checkpoint(ckpt, modules, optimizers)
-        start_step = resumed_from = saved["step"]
+        start_step = load_checkpoint(ckpt, state.modules, state.optimizers)["step"]
         if info.is_main:
             _record_resume(run_dir, cfg, start_step)
         if info.enabled:  # RNG states are saved by rank 0 only: give each rank its own stream
             torch.manual_seed(cfg.seed * 7919 + info.rank + 104729 * start_step)
-    elif info.is_main:
+        return start_step, start_step
+    if info.is_main:
+        assert cfg.classifier is not None  # _set_up refused a run without one
         classifier_rel = _copy_classifier(Path(cfg.classifier), run_dir)
         write_json(
             RunPaths(run_dir).config,
             {
                 "stylex_version": stylex.__version__,
                 "train": cfg.to_dict(),
-                "arch": arch.to_dict(),
-                "num_style_coordinates": G.layout.num_conv,
-                "data": dataset.describe(),
+                "arch": setup.arch.to_dict(),
+                "num_style_coordinates": state.G.layout.num_conv,
+                "data": setup.dataset.describe(),
                 "classifier": {
                     "path": classifier_rel,  # relative to the run directory: runs move
                     "source": str(Path(cfg.classifier).resolve()),
-                    "num_classes": C.num_classes,
-                    "class_names": list(C.class_names),
+                    "num_classes": setup.C.num_classes,
+                    "class_names": list(setup.C.class_names),
                 },
                 "perceptual": state.loss.perceptual.name,
                 "world_size": info.world_size,
             },
         )
+    return 0, None
 
-    stream = BatchStream(
-        dataset,
-        cfg.batch_size,
-        cfg.seed,
-        info.rank,
-        info.world_size,
-        progress=progress and info.is_main,
-    )
+
+class _Progress:
+    """Loss rows every `log_every` steps (averaged over ranks), images/s, and the bar with the
+    time the run stops in when it has a time limit."""
+
+    SHOWN = ("rec_l1", "cls_kl", "G_adv", "D_real")
+
+    def __init__(self, cfg: TrainConfig, setup: _Setup, start: int, end: int, show: bool):
+        self.cfg, self.info, self.device = cfg, setup.info, setup.device
+        self.history: list[dict[str, float]] = []
+        self.pending: dict[str, list[float]] = defaultdict(list)
+        self.flushed = 0  # rows of `history` already in log.csv
+        self.bar = tqdm(total=end, initial=start, desc="train", unit="step",
+                        disable=not show, dynamic_ncols=True)  # fmt: skip
+        self.t_last, self.images_since = time.perf_counter(), 0
+        limit = cfg.max_minutes * 60
+        self.deadline = time.monotonic() + limit if cfg.max_minutes > 0 else math.inf
+
+    def out_of_time(self) -> bool:
+        """Each rank reads its own clock: they agree, so no rank waits at a barrier alone."""
+        if not math.isfinite(self.deadline):
+            return False
+        late = float(time.monotonic() > self.deadline)
+        return dist_utils.all_reduce_mean(late, self.info, self.device) > 0
+
+    def step_done(self, values: dict[str, list[float]], done: int, end: int) -> None:
+        for key, vals in values.items():
+            self.pending[key].extend(vals)
+        self.images_since += self.cfg.batch_size
+        if done % self.cfg.log_every == 0 or done == end:
+            self._log_row(done, end)
+        self.bar.update(1)
+
+    def _log_row(self, done: int, end: int) -> None:
+        elapsed = time.perf_counter() - self.t_last
+        row: dict[str, float] = {"step": done, "kimg": done * self.cfg.batch_size / 1000}
+        for key, values in sorted(self.pending.items()):
+            row[key] = dist_utils.all_reduce_mean(sum(values) / len(values), self.info, self.device)
+        row["images_per_s"] = self.images_since / max(elapsed, 1e-9)
+        self.history.append(row)
+        self.pending.clear()
+        self.t_last, self.images_since = time.perf_counter(), 0
+        shown = {k: f"{v:.3f}" for k, v in row.items() if k in self.SHOWN}
+        if math.isfinite(self.deadline):
+            # tqdm's ETA is for the step cap; with a time limit the run ends at whichever
+            # comes first.
+            left_s = max(self.deadline - time.monotonic(), 0.0)
+            steps_left_s = (end - done) * self.cfg.batch_size / max(row["images_per_s"], 1e-9)
+            shown["stops_in"] = f"{min(left_s, steps_left_s) / 60:.1f}min"
+        self.bar.set_postfix(**shown, img_s=f"{row['images_per_s']:.0f}")
+
+    def unflushed(self) -> list[dict[str, float]]:
+        rows, self.flushed = self.history[self.flushed :], len(self.history)
+        return rows
+
+
+def _save(
+    cfg: TrainConfig, run_dir: Path, state: TrainState, info: dist_utils.DistInfo, done: int,
+    rows: list[dict[str, float]], resumed_from: int | None,
+) -> Path | None:  # fmt: skip
+    """The log rows since the last checkpoint, then a checkpoint (rank 0 writes; all wait)."""
+    digests = dist_utils.replica_digests(state.modules, info)
+    path = None
+    if info.is_main:
+        if len(set(digests)) > 1:
+            log.warning("step %d: the ranks' weights differ (digests %s)", done, digests)
+        _append_log(RunPaths(run_dir).log, rows, resumed_from)
+        path = save_checkpoint(
+            run_dir,
+            done,
+            state.modules,
+            state.optimizers,
+            {
+                "kind_counts": state.schedule.counts(0, done),
+                "data_position": done * cfg.batch_size,
+                "replica_digests": digests,  # one per rank; equal when in sync
+            },
+            keep=cfg.keep_checkpoints,
+        )
+    if info.enabled:
+        torch.distributed.barrier()
+    return path
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    stop_at: int | None = None,  # stop after this step (the schedule still spans cfg.steps)
+) -> TrainResult:
+    """Train (or continue training) a StylEx run. Returns where it stopped and what it logged."""
+    cfg.validate()
+    run_dir = Path(run_dir)
+    setup = _set_up(cfg, run_dir, resume)
+    info, device, dataset = setup.info, setup.device, setup.dataset
+    state = build_state(cfg, setup.arch, setup.C, device, info)
+    start_step, resumed_from = _start(cfg, run_dir, resume, setup, state)
+    stream = BatchStream(dataset, cfg.batch_size, cfg.seed, info.rank, info.world_size,
+                         progress=progress and info.is_main)  # fmt: skip
     # Fixed inputs for sample grids: the first images and a seeded z.
     num_samples = min(cfg.num_samples, len(dataset))
     sample_x = torch.stack([dataset[i][0] for i in range(num_samples)]).to(device)
     sample_z = torch.randn(
-        num_samples, arch.z_dim, generator=torch.Generator().manual_seed(cfg.seed)
+        num_samples, setup.arch.z_dim, generator=torch.Generator().manual_seed(cfg.seed)
     ).to(device)
 
     end_step = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
-    history: list[dict[str, float]] = []
-    pending: dict[str, list[float]] = defaultdict(list)
+    bar = _Progress(cfg, setup, start_step, end_step, progress and info.is_main)
     ckpt_path: Path | None = None
-    flushed = 0  # rows of `history` already in log.csv
-    bar = tqdm(
-        total=end_step,
-        initial=start_step,
-        desc="train",
-        unit="step",
-        disable=not (progress and info.is_main),
-        dynamic_ncols=True,
-    )
-    t_last, images_since = time.perf_counter(), 0
-    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     for step in range(start_step, end_step):
         x_all = stream.batch(step).to(device)
-        z_all = torch.randn(x_all.shape[0], arch.z_dim).to(device)
-        for key, values in train_step(state, step, x_all, z_all).items():
-            pending[key].extend(values)
-        images_since += cfg.batch_size
+        z_all = torch.randn(x_all.shape[0], setup.arch.z_dim).to(device)
+        values = train_step(state, step, x_all, z_all)
         done = step + 1
-        # Each rank reads its own clock: agree on stopping so no rank waits at a barrier alone.
-        out_of_time = math.isfinite(deadline) and (
-            dist_utils.all_reduce_mean(float(time.monotonic() > deadline), info, device) > 0
-        )
+        out_of_time = bar.out_of_time()
         if out_of_time:
             end_step = done
-
-        if done % cfg.log_every == 0 or done == end_step:
-            elapsed = time.perf_counter() - t_last
-            row: dict[str, float] = {"step": done, "kimg": done * cfg.batch_size / 1000}
-            for key, values in sorted(pending.items()):
-                row[key] = dist_utils.all_reduce_mean(sum(values) / len(values), info, device)
-            row["images_per_s"] = images_since / max(elapsed, 1e-9)
-            history.append(row)
-            pending.clear()
-            t_last, images_since = time.perf_counter(), 0
-            shown = {
-                k: f"{v:.3f}"
-                for k, v in row.items()
-                if k in ("rec_l1", "cls_kl", "G_adv", "D_real")
-            }
-            if math.isfinite(deadline):
-                # tqdm's ETA is for the step cap; with a time limit the run ends at whichever
-                # comes first.
-                left_s = max(deadline - time.monotonic(), 0.0)
-                steps_left_s = (end_step - done) * cfg.batch_size / max(row["images_per_s"], 1e-9)
-                shown["stops_in"] = f"{min(left_s, steps_left_s) / 60:.1f}min"
-            bar.set_postfix(**shown, img_s=f"{row['images_per_s']:.0f}")
-        bar.update(1)
+        bar.step_done(values, done, end_step)
         if info.is_main and (done % cfg.sample_every == 0 or done == end_step):
-            _write_samples(RunPaths(run_dir).sample(done), G_ema, E, C, sample_x, sample_z)
+            path = RunPaths(run_dir).sample(done)
+            _write_samples(path, state.G_ema, state.E, setup.C, sample_x, sample_z)
         if done % cfg.checkpoint_every == 0 or done == end_step:
-            digests = dist_utils.replica_digests(modules, info)
-            if info.is_main:
-                if len(set(digests)) > 1:
-                    log.warning("step %d: the ranks' weights differ (digests %s)", done, digests)
-                _append_log(RunPaths(run_dir).log, history[flushed:], resumed_from)
-                resumed_from, flushed = None, len(history)
-                ckpt_path = save_checkpoint(
-                    run_dir,
-                    done,
-                    modules,
-                    optimizers,
-                    {
-                        "kind_counts": schedule.counts(0, done),
-                        "data_position": done * cfg.batch_size,
-                        "replica_digests": digests,  # one per rank; equal when in sync
-                    },
-                    keep=cfg.keep_checkpoints,
-                )
-            if info.enabled:
-                torch.distributed.barrier()
+            saved = _save(cfg, run_dir, state, info, done, bar.unflushed(), resumed_from)
+            ckpt_path, resumed_from = saved or ckpt_path, None
         if out_of_time:
             break
-    bar.close()
+    bar.bar.close()
     dist_utils.cleanup(info)
-    return TrainResult(run_dir=run_dir, step=end_step, history=history, checkpoint=ckpt_path)
+    return TrainResult(run_dir=run_dir, step=end_step, history=bar.history, checkpoint=ckpt_path)
 
 
 def summarize_history(history: list[dict[str, float]], keys: list[str]) -> dict[str, Any]:
@@ -320,7 +360,3 @@ def summarize_history(history: list[dict[str, float]], keys: list[str]) -> dict[
             "last": values[-1] if values else math.nan,
         }
     return out
-
-
-def describe_run(run_dir: Path) -> str:
-    return json.dumps(read_run_config(run_dir), indent=2)
