@@ -20,9 +20,9 @@ import time
 import torch
 
 from stylex.classifiers import SmallCNN, load_classifier
-from stylex.explain.attfind import find_attributes
-from stylex.explain.attributes import StyleStats
-from stylex.explain.effects import EffectEngine, reference_effects
+from stylex.explain.search.attfind import find_attributes
+from stylex.explain.search.effects import EffectEngine, reference_effects
+from stylex.explain.vocabulary.attributes import StyleStats
 from stylex.models import Generator, Styles
 from stylex.rundir import load_run
 from stylex.training.config import resolve_config

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from stylex.data import build_dataset
-from stylex.explain.faithfulness import SUCCESS_PROBABILITY, per_image_success
-from stylex.explain.options import CATALOG, IMAGE, ExplainOptions
+from stylex.explain.evaluation.faithfulness import SUCCESS_PROBABILITY, per_image_success
+from stylex.explain.single.options import CATALOG, IMAGE, ExplainOptions
 from stylex.runtime import OrtEngine, TorchEngine
 from stylex.runtime.model_dir import default_model_dir
 

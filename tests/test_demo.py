@@ -22,7 +22,7 @@ def test_demo_serves_the_shipped_model_and_writes_explanations(tmp_path, capsys)
     import numpy as np
     from PIL import Image
 
-    from stylex.explain.visuals import GAP_PX, MARGIN_PX, PAIR_GAP_PX, text_strip
+    from stylex.explain.evaluation.visuals import GAP_PX, MARGIN_PX, PAIR_GAP_PX, text_strip
 
     sheet = np.asarray(Image.open(tmp_path / "contact-sheet.png").convert("RGB"))
     cell = 32 * 4

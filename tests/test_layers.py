@@ -15,18 +15,41 @@ import stylex
 
 PACKAGE_DIR = Path(stylex.__file__).resolve().parent
 
-# importer prefix -> module prefixes it must not import
+# importer prefix -> module prefixes it must not import. Every package and top-level module
+# has a rule; "stylex" (the last) holds for all of them.
+UPPER = ("stylex.training", "stylex.explain", "stylex.export", "stylex.runtime", "stylex.serving",
+         "stylex.batch", "stylex.demo")  # fmt: skip
+EXPLAIN_PARTS = ("stylex.explain.vocabulary", "stylex.explain.search", "stylex.explain.single",
+                 "stylex.explain.evaluation", "stylex.explain.context")  # fmt: skip
+LOWER = ("stylex.data", "stylex.classifiers", "stylex.models", "stylex.rundir", "stylex.device")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "stylex.models": (
-        "stylex.training", "stylex.explain", "stylex.runtime", "stylex.serving",
-        "stylex.batch", "stylex.commands", "stylex.cli", "stylex.rundir",
-    ),
-    "stylex.rundir": ("stylex.training", "stylex.explain", "stylex.runtime", "stylex.serving"),
-    "stylex.training": ("stylex.explain", "stylex.runtime", "stylex.serving", "stylex.batch"),
-    "stylex.explain": ("stylex.training", "stylex.serving", "stylex.batch"),
-    "stylex.runtime": ("stylex.training", "stylex.serving", "stylex.batch"),
-    "stylex.serving": ("stylex.training", "stylex.batch"),
-    "stylex.batch": ("stylex.training", "stylex.serving"),
+    # the leaves: errors and files, then data, classifiers and the networks
+    "stylex.errors": ("stylex.fileio", *LOWER, *UPPER),
+    "stylex.fileio": ("stylex.errors", *LOWER, *UPPER),
+    "stylex.device": ("stylex.data", "stylex.classifiers", "stylex.models", *UPPER),
+    "stylex.data": ("stylex.classifiers", "stylex.models", "stylex.rundir", *UPPER),
+    "stylex.classifiers": ("stylex.data", "stylex.models", "stylex.rundir", *UPPER),
+    "stylex.models": ("stylex.data", "stylex.classifiers", "stylex.rundir", *UPPER),
+    "stylex.rundir": UPPER,
+    "stylex.training": ("stylex.explain", "stylex.export", "stylex.runtime", "stylex.serving",
+                        "stylex.batch", "stylex.demo"),
+    # explain/: vocabulary <- search <- single <- evaluation; context loads runs for the last
+    "stylex.explain.vocabulary": EXPLAIN_PARTS[1:],
+    "stylex.explain.search": EXPLAIN_PARTS[2:],
+    "stylex.explain.single": EXPLAIN_PARTS[3:],
+    "stylex.explain.context": EXPLAIN_PARTS[:4],
+    "stylex.explain": ("stylex.training", "stylex.export", "stylex.runtime", "stylex.serving",
+                       "stylex.batch", "stylex.demo"),
+    "stylex.export": ("stylex.training", "stylex.serving", "stylex.batch", "stylex.demo",
+                      "stylex.explain.evaluation"),
+    # what serves and what runs jobs never needs evaluation or reports
+    "stylex.runtime": ("stylex.training", "stylex.export", "stylex.serving", "stylex.batch",
+                       "stylex.demo", "stylex.explain.evaluation"),
+    "stylex.serving": ("stylex.training", "stylex.export", "stylex.batch", "stylex.demo",
+                       "stylex.explain.evaluation"),
+    "stylex.batch": ("stylex.training", "stylex.export", "stylex.serving", "stylex.demo",
+                     "stylex.explain.evaluation"),
+    "stylex.demo": ("stylex.training", "stylex.export", "stylex.batch"),
     "stylex": ("stylex.commands", "stylex.cli", "handlers", "tests", "bench"),
 }  # fmt: skip
 # Only the command line assembles the commands.

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from stylex.data import build_dataset
-from stylex.explain.effects import first_order_effects, log_prob_gradient
-from stylex.explain.screen import ScreenPrior, exact_effects
+from stylex.explain.search.effects import first_order_effects, log_prob_gradient
+from stylex.explain.search.screen import ScreenPrior, exact_effects
 from stylex.runtime import OrtEngine
 from stylex.runtime.model_dir import default_model_dir
 

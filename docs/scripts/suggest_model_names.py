@@ -16,8 +16,8 @@ import argparse
 import torch
 
 from stylex.data import build_dataset
-from stylex.explain.attributes import direction_name
-from stylex.explain.probes import attribute_factors, train_factor_probe
+from stylex.explain.vocabulary.attributes import direction_name
+from stylex.explain.evaluation.probes import attribute_factors, train_factor_probe
 from stylex.fileio import write_json
 from stylex.models import Styles
 from stylex.runtime import OrtEngine

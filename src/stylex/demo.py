@@ -148,7 +148,7 @@ def write_contact_sheet(results: list[dict[str, Any]], path: Path) -> Path:
     """One PNG: per image, input | reconstruction | its counterfactuals | its joint
     counterfactual, with P(target) under each (read back from the files the demo wrote, i.e.
     what the service returned)."""
-    from stylex.explain.visuals import contact_sheet, save_png
+    from stylex.explain.evaluation.visuals import contact_sheet, save_png
 
     rows = []
     for r in results:

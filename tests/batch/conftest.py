@@ -74,7 +74,7 @@ def assert_records_equal_engine(
     many records were compared. Within 1e-4: the job's batch size
     differs from the single image here, and with it the kernels."""
     from stylex.data.decode import decode_image_bytes
-    from stylex.explain.attributes import direction_name
+    from stylex.explain.vocabulary.attributes import direction_name
 
     compared = 0
     for r in records:

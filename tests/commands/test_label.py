@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from stylex.cli import main
-from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.labels import labels_from_json, parse_assignment
-from stylex.explain.probes import hue_name, suggest_name
+from stylex.explain.evaluation.probes import hue_name, suggest_name
+from stylex.explain.vocabulary.catalog import AttributeCatalog
+from stylex.explain.vocabulary.labels import labels_from_json, parse_assignment
 from stylex.runtime import OrtEngine
 from stylex.runtime.model_dir import read_model_dir, shipped_model_dir
 from tests.export.model_fixtures import attfind_run
@@ -134,7 +134,7 @@ def test_the_shipped_model_carries_the_suggested_names():
     """v3's names file (docs/scripts/suggest_model_names.py) still names v3's catalog, and the
     shipped model carries exactly the names its own evaluation.json suggests (`stylex label
     RUN --suggested` before export): a name only where the probe found one."""
-    from stylex.explain.labels import apply_labels, read_labels
+    from stylex.explain.vocabulary.labels import apply_labels, read_labels
 
     path = Path(__file__).resolve().parents[2] / "docs" / "shapes32-3-suggested-names.json"
     labels = read_labels(path)

@@ -7,7 +7,7 @@ import json
 import shutil
 
 from stylex.cli import main
-from stylex.explain.catalog import AttributeCatalog
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from tests.conftest import TEST_RESOLUTION
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attfind import (
+from stylex.explain.search.attfind import (
     combine_binary,
     filter_unstable,
     find_attributes,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylex.explain.attfind import find_attributes
+from stylex.explain.search.attfind import find_attributes
 
 K = 8  # official number of attributes per class
 EFFECT_THRESHOLD = 0.2

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.baselines import random_baseline, wu_baseline
+from stylex.explain.evaluation.baselines import random_baseline, wu_baseline
 
 NUM_IMAGES, NUM_COORDS, NUM_CONFIDENT = 200, 8, 20
 

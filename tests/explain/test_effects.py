@@ -1,8 +1,8 @@
 import torch
 
 from stylex.classifiers import SmallCNN
-from stylex.explain.attributes import StyleStats
-from stylex.explain.effects import EffectEngine, reference_effects
+from stylex.explain.search.effects import EffectEngine, reference_effects
+from stylex.explain.vocabulary.attributes import StyleStats
 from stylex.models import ArchConfig, Generator, Styles
 
 

@@ -11,16 +11,16 @@ from stylex.commands.attfind import AttFindSettings, run_attfind
 from stylex.data import build_dataset
 from stylex.data.shape_render import render_shape
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import apply_attributes
-from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import load_context
-from stylex.explain.faithfulness import (
+from stylex.explain.evaluation.faithfulness import (
     counterfactual_minimality,
     minimality,
     per_image_success,
     reconstruction_faithfulness,
 )
-from stylex.explain.probes import train_factor_probe
+from stylex.explain.evaluation.probes import train_factor_probe
+from stylex.explain.vocabulary.attributes import apply_attributes
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.models import Styles
 from stylex.runtime import TorchEngine
 

@@ -16,14 +16,14 @@ import torch
 from torch import nn
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import StyleStats
-from stylex.explain.metrics import (
+from stylex.explain.evaluation.metrics import (
     Encoded,
     encode,
     flip_rate_alone,
     flip_rate_at_k,
     reconstruction_fidelity,
 )
+from stylex.explain.vocabulary.attributes import StyleStats
 from stylex.models import ArchConfig, Encoder, Generator, Styles
 
 

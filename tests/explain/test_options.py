@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.options import (
+from stylex.explain.single.options import (
     DEFAULT_SHIFT,
     DEFAULT_TOP_K,
     MAX_TOP_K,

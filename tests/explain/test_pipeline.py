@@ -13,9 +13,9 @@ from PIL import Image
 from stylex.cli import main
 from stylex.commands.attfind import AttFindSettings, run_attfind
 from stylex.errors import CheckpointError
-from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import ATTFIND_SEED_OFFSET, load_context, stack_images
-from stylex.explain.effects import EffectEngine
+from stylex.explain.search.effects import EffectEngine
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.models import Styles
 from tests.conftest import TEST_RESOLUTION
 
@@ -54,7 +54,7 @@ def test_attfind_writes_the_screen_prior_of_its_effects(attfind_run):
     import numpy as np
     from safetensors.torch import load_file
 
-    from stylex.explain.screen import ScreenPrior
+    from stylex.explain.search.screen import ScreenPrior
     from stylex.runtime import TorchEngine
 
     enc = load_file(str(attfind_run / "attfind" / "encoded.safetensors"))
@@ -199,7 +199,7 @@ def test_explain_cli_writes_results(attfind_run, tmp_path, capsys):
 
 
 def test_explanation_counterfactual_probabilities_are_real(attfind_run):
-    from stylex.explain.attributes import apply_attributes
+    from stylex.explain.vocabulary.attributes import apply_attributes
     from stylex.runtime import TorchEngine
 
     ctx = load_context(attfind_run, "cpu")

@@ -15,8 +15,7 @@ from torch import nn
 from stylex.data import build_dataset
 from stylex.data.shape_render import render_shape
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import StyleStats
-from stylex.explain.probes import (
+from stylex.explain.evaluation.probes import (
     PROBE_FACTORS,
     alignment_share,
     attribute_factors,
@@ -24,6 +23,7 @@ from stylex.explain.probes import (
     predict_factors,
     train_factor_probe,
 )
+from stylex.explain.vocabulary.attributes import StyleStats
 from stylex.models import Styles
 
 RES = 16
@@ -155,7 +155,7 @@ def test_training_is_deterministic() -> None:
 
 
 def test_a_name_only_where_one_factor_moves_and_the_others_hardly_do() -> None:
-    from stylex.explain.probes import clear_factor
+    from stylex.explain.evaluation.probes import clear_factor
 
     quiet = dict.fromkeys(PROBE_FACTORS, 0.02)
     assert clear_factor({**quiet, "hue": 0.6}) == "hue"
@@ -166,7 +166,7 @@ def test_a_name_only_where_one_factor_moves_and_the_others_hardly_do() -> None:
 
 
 def test_unnamed_suggestions_stay_unnamed() -> None:
-    from stylex.explain.labels import labels_from_json
+    from stylex.explain.vocabulary.labels import labels_from_json
 
     rows = [{"index": 3, "direction": "max", "factor": "hue", "name": "hue toward red"},
             {"index": 4, "direction": "min", "factor": "shape", "name": None}]  # fmt: skip

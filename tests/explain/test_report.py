@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from stylex.errors import DataError
-from stylex.explain.attributes import Attribute, StyleStats
-from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.report import render_metrics_table, write_report
+from stylex.explain.evaluation.report import render_metrics_table, write_report
+from stylex.explain.vocabulary.attributes import Attribute, StyleStats
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 
 EVIL = "<b>x</b>"
 

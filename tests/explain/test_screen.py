@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from stylex.cli import main
-from stylex.explain.attributes import Attribute, StyleStats, apply_attributes
-from stylex.explain.explainer import merge_screens
-from stylex.explain.screen import ScreenPrior, exact_effects
+from stylex.explain.search.screen import ScreenPrior, exact_effects
+from stylex.explain.single.explainer import merge_screens
+from stylex.explain.vocabulary.attributes import Attribute, StyleStats, apply_attributes
 from stylex.runtime import OrtEngine
 from stylex.runtime.model_dir import ModelDirError, read_model_dir, shipped_model_dir
 

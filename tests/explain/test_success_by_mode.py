@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from stylex.data import build_dataset
-from stylex.explain.faithfulness import SUCCESS_PROBABILITY, per_image_success
-from stylex.explain.options import CATALOG, IMAGE
+from stylex.explain.evaluation.faithfulness import SUCCESS_PROBABILITY, per_image_success
+from stylex.explain.single.options import CATALOG, IMAGE
 from stylex.runtime import OrtEngine
 from stylex.runtime.model_dir import shipped_model_dir
 

@@ -9,10 +9,8 @@ import torch
 from PIL import Image
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain import visuals
-from stylex.explain.attributes import TOWARD_MAX, Attribute, StyleStats, apply_attributes
-from stylex.explain.explanation import Counterfactual, Explanation
-from stylex.explain.visuals import (
+from stylex.explain.evaluation import visuals
+from stylex.explain.evaluation.visuals import (
     GAP_PX,
     MARGIN_PX,
     PAIR_GAP_PX,
@@ -26,6 +24,8 @@ from stylex.explain.visuals import (
     select_examples,
     strip_px,
 )
+from stylex.explain.single.explanation import Counterfactual, Explanation
+from stylex.explain.vocabulary.attributes import TOWARD_MAX, Attribute, StyleStats, apply_attributes
 from stylex.models import ArchConfig, Generator, Styles
 
 R = 16

@@ -11,7 +11,7 @@ import torch
 
 from stylex.cli import main
 from stylex.errors import CheckpointError, InvalidArgumentError
-from stylex.explain.catalog import AttributeCatalog
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.export import export_run, graph_parity
 from stylex.rundir import SCREEN_FILE, load_run
 from stylex.runtime import MANIFEST_NAME, SCHEMA_VERSION, read_model_dir

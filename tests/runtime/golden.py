@@ -19,8 +19,8 @@ import torch
 from stylex.data import build_dataset
 from stylex.data.decode import decode_image_bytes
 from stylex.data.images import to_uint8_image
-from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.explanation import explanation_to_dict
+from stylex.explain.single.explanation import explanation_to_dict
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.runtime.model_dir import shipped_model_dir
 
 GOLDEN = Path(__file__).with_name("golden.json")
@@ -114,7 +114,7 @@ class InterpretedEngine:
         return images, self.graphs["classifier"](images)
 
     def gradient(self, conv: torch.Tensor, rgb: torch.Tensor, targets: torch.Tensor):
-        from stylex.explain.effects import log_prob_gradient
+        from stylex.explain.search.effects import log_prob_gradient
 
         def logits(c, r):
             return self.graphs["classifier"](self.graphs["synthesis"](c, r))
@@ -122,8 +122,8 @@ class InterpretedEngine:
         return log_prob_gradient(logits, conv, rgb, targets)
 
     def explain(self, x: torch.Tensor, *, top_k: int, mode: str, num_candidates: int = 1):
-        from stylex.explain.explainer import explain_batch
-        from stylex.explain.options import ExplainOptions
+        from stylex.explain.single.explainer import explain_batch
+        from stylex.explain.single.options import ExplainOptions
 
         opts = ExplainOptions(top_k=top_k, mode=mode, num_candidates=num_candidates)
         out = explain_batch(self, self.catalog, list(x), opts, resolution=self.resolution,

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import apply_attributes
-from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import load_context
+from stylex.explain.vocabulary.attributes import apply_attributes
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.models import Styles
 from stylex.runtime import InferenceEngine, OrtEngine, TorchEngine
 from tests.export.model_fixtures import attfind_run, exported_model, held_out_images

@@ -10,8 +10,8 @@ import torch
 from stylex.data import build_dataset
 from stylex.errors import InvalidArgumentError
 from stylex.explain.context import stack_images
-from stylex.explain.explanation import Explanation
-from stylex.explain.options import PREDICTED, RUNNER_UP, ExplainOptions
+from stylex.explain.single.explanation import Explanation
+from stylex.explain.single.options import PREDICTED, RUNNER_UP, ExplainOptions
 from stylex.runtime import OrtEngine, TorchEngine
 from stylex.runtime.model_dir import default_model_dir
 from tests.export.model_fixtures import attfind_run

@@ -11,11 +11,11 @@ import torch
 
 from stylex.data import build_dataset
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import Attribute, apply_attributes
 from stylex.explain.context import stack_images
-from stylex.explain.explainer import rank_counterfactuals, screen_candidates
-from stylex.explain.explanation import Explanation
-from stylex.explain.options import CATALOG, IMAGE, ExplainOptions
+from stylex.explain.single.explainer import rank_counterfactuals, screen_candidates
+from stylex.explain.single.explanation import Explanation
+from stylex.explain.single.options import CATALOG, IMAGE, ExplainOptions
+from stylex.explain.vocabulary.attributes import Attribute, apply_attributes
 from stylex.runtime import OrtEngine
 from stylex.runtime.model_dir import ModelDirError, shipped_model_dir
 
@@ -204,7 +204,7 @@ def test_a_bad_explain_section_fails_the_load(tmp_path, explain, fragment):
 
 
 def test_a_backend_without_a_gradient_refuses_image_mode_per_item(engine, images):
-    from stylex.explain.explainer import explain_batch
+    from stylex.explain.single.explainer import explain_batch
 
     opts = [engine.options(mode="image"), engine.options(mode="catalog")]
     out = explain_batch(engine, engine.catalog, [images[0], images[1]], opts, resolution=32)

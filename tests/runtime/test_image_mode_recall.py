@@ -25,9 +25,9 @@ import pytest
 import torch
 
 from stylex.data import build_dataset
-from stylex.explain import explainer
 from stylex.explain.context import stack_images
-from stylex.explain.options import IMAGE, RUNNER_UP, ExplainOptions
+from stylex.explain.single import explainer
+from stylex.explain.single.options import IMAGE, RUNNER_UP, ExplainOptions
 from stylex.runtime import OrtEngine
 from stylex.runtime.model_dir import shipped_model_dir
 

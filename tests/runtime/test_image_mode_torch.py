@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from stylex.data import build_dataset
-from stylex.explain.attributes import apply_attributes
 from stylex.explain.context import stack_images
-from stylex.explain.options import IMAGE
+from stylex.explain.single.options import IMAGE
+from stylex.explain.vocabulary.attributes import apply_attributes
 from stylex.models import Styles
 from stylex.runtime import TorchEngine
 from tests.export.model_fixtures import attfind_run

@@ -21,7 +21,7 @@ from PIL import Image
 
 from stylex.data.decode import decode_image_bytes
 from stylex.errors import InvalidArgumentError, ResourceExhaustedError
-from stylex.explain.options import MAX_NUM_CANDIDATES, explain_options
+from stylex.explain.single.options import MAX_NUM_CANDIDATES, explain_options
 from stylex.serving.grpc import codec, oip_codec
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb

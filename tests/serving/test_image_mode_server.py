@@ -16,7 +16,7 @@ from PIL import Image
 
 from stylex.data.decode import decode_image_bytes
 from stylex.errors import InvalidArgumentError
-from stylex.explain.explanation import explanation_to_dict
+from stylex.explain.single.explanation import explanation_to_dict
 from stylex.serving.client import ExplainClient
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc

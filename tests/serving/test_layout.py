@@ -10,8 +10,8 @@ import threading
 import pytest
 
 from stylex.data.decode import decode_image_bytes
-from stylex.explain import explanation as explanation_module
-from stylex.explain.explanation import explanation_to_dict, without_images
+from stylex.explain.single import explanation as explanation_module
+from stylex.explain.single.explanation import explanation_to_dict, without_images
 from stylex.serving.grpc import codec, oip_codec
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.service import ModelInfo, Rendering

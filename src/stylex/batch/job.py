@@ -24,8 +24,8 @@ from stylex.batch.storage import Output, open_output, read_image
 from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
 from stylex.data.images import encode_image
 from stylex.errors import InvalidArgumentError, StylexError
-from stylex.explain.explanation import Explanation, explanation_to_dict
-from stylex.explain.options import ExplainOptions
+from stylex.explain.single.explanation import Explanation, explanation_to_dict
+from stylex.explain.single.options import ExplainOptions
 from stylex.rundir import RunPaths
 from stylex.runtime.engine import InferenceEngine
 

@@ -7,8 +7,9 @@ Work is kept in RUN/attfind/ so an interrupted run continues where it stopped:
     effects.npy           [N, 2, S, C] float32, memory-mapped: RAM use is bounded by a chunk
     progress.json         settings and the image chunks already done
 
-The selection itself is `stylex.explain.attfind`, the effects `stylex.explain.effects`; torch
-and numpy are imported inside the functions so that building the parser stays light.
+The selection itself is `stylex.explain.search.attfind`, the effects
+`stylex.explain.search.effects`; torch and numpy are imported inside the functions so that
+building the parser stays light.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from stylex.rundir import RunPaths
 if TYPE_CHECKING:
     import numpy as np
 
-    from stylex.explain.attributes import StyleStats
-    from stylex.explain.catalog import AttributeCatalog
     from stylex.explain.context import RunContext
+    from stylex.explain.vocabulary.attributes import StyleStats
+    from stylex.explain.vocabulary.catalog import AttributeCatalog
 
 NAME = "attfind"
 HELP = "find the classifier's attributes in a trained run"
@@ -172,7 +173,7 @@ def compute_effects(
     import numpy as np
     from tqdm import tqdm
 
-    from stylex.explain.effects import EffectEngine
+    from stylex.explain.search.effects import EffectEngine
     from stylex.models import Styles
 
     n, num_coords = enc["conv"].shape
@@ -217,10 +218,10 @@ def run_attfind(
     """AttFind on a trained run; writes RUN/attributes.json and returns the catalog."""
     import torch
 
-    from stylex.explain.attfind import find_attributes
-    from stylex.explain.attributes import Attribute, StyleStats
-    from stylex.explain.catalog import AttributeCatalog
-    from stylex.explain.screen import ScreenPrior
+    from stylex.explain.search.attfind import find_attributes
+    from stylex.explain.search.screen import ScreenPrior
+    from stylex.explain.vocabulary.attributes import Attribute, StyleStats
+    from stylex.explain.vocabulary.catalog import AttributeCatalog
 
     settings = (settings or AttFindSettings()).validate()
     paths = RunPaths(ctx.run_dir)

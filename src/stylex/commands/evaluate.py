@@ -33,9 +33,9 @@ from stylex.rundir import RunPaths
 if TYPE_CHECKING:
     import torch
 
-    from stylex.explain.catalog import AttributeCatalog
     from stylex.explain.context import RunContext
-    from stylex.explain.probes import FactorProbe
+    from stylex.explain.evaluation.probes import FactorProbe
+    from stylex.explain.vocabulary.catalog import AttributeCatalog
 
 NAME = "evaluate"
 HELP = "fidelity, faithfulness, flip rates, success, minimality -> metrics.json"
@@ -107,7 +107,7 @@ def _lists_from_catalog(catalog: AttributeCatalog) -> dict[int, list[tuple[int, 
 def _baseline_lists(
     conv: torch.Tensor, probs: torch.Tensor, num_classes: int, k: int, seed: int
 ) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]]]:
-    from stylex.explain.baselines import random_baseline, wu_baseline
+    from stylex.explain.evaluation.baselines import random_baseline, wu_baseline
 
     wu = {
         c: [(i, d) for i, d, _ in wu_baseline(conv, probs, c, num_attributes=k)]
@@ -124,7 +124,7 @@ def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool
     from safetensors.torch import load_file, save_file
 
     from stylex.explain.context import EVAL_SEED_OFFSET
-    from stylex.explain.probes import FactorProbe, train_factor_probe
+    from stylex.explain.evaluation.probes import FactorProbe, train_factor_probe
 
     folder = Path(settings.probe_dir) if settings.probe_dir else RunPaths(ctx.run_dir).probes
     weights, info_path = folder / "factor_probe.safetensors", folder / "factor_probe.json"
@@ -164,7 +164,7 @@ def _alignment(
     rule_factors: list[str],
     settings: EvalSettings,
 ) -> dict[str, Any]:
-    from stylex.explain.probes import alignment_share, attribute_factors
+    from stylex.explain.evaluation.probes import alignment_share, attribute_factors
 
     n = min(settings.alignment_images, enc_styles.conv.shape[0])
     styles = type(enc_styles)(enc_styles.conv[:n], enc_styles.rgb[:n])
@@ -188,8 +188,8 @@ def _suggested_names(ctx, probe, styles, catalog: AttributeCatalog, settings: Ev
     """A name for every catalog attribute (each class's list) from the factor it changes most,
     in the form `stylex label --suggested` reads: [{"index", "direction": "min" | "max",
     "factor", "name"}], one entry per (index, direction)."""
-    from stylex.explain.attributes import direction_name
-    from stylex.explain.probes import attribute_factors
+    from stylex.explain.evaluation.probes import attribute_factors
+    from stylex.explain.vocabulary.attributes import direction_name
 
     keys = list(dict.fromkeys(a.key for attrs in catalog.classes.values() for a in attrs))
     rows = attribute_factors(ctx.G, probe, styles, catalog.stats, keys, shift=settings.shift)
@@ -214,11 +214,14 @@ def evaluate_run(
     """Evaluate a run; writes RUN/metrics.json (RUN/metrics-reconstruction.json with
     `reconstruction_only`) and returns it. Needs the attribute catalog unless
     `reconstruction_only`."""
-    from stylex.explain.catalog import AttributeCatalog
     from stylex.explain.context import EVAL_SEED_OFFSET, stack_images
-    from stylex.explain.faithfulness import counterfactual_minimality, reconstruction_faithfulness
-    from stylex.explain.metrics import encode, reconstruction_fidelity
-    from stylex.explain.probes import factor_columns
+    from stylex.explain.evaluation.faithfulness import (
+        counterfactual_minimality,
+        reconstruction_faithfulness,
+    )
+    from stylex.explain.evaluation.metrics import encode, reconstruction_fidelity
+    from stylex.explain.evaluation.probes import factor_columns
+    from stylex.explain.vocabulary.catalog import AttributeCatalog
     from stylex.models.perceptual import build_perceptual
 
     settings = (settings or EvalSettings()).validate()
@@ -265,9 +268,9 @@ def _explanation_metrics(
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], tuple[dict, dict]]:
     """Flip rates (AttFind, Wu, random) and per-image success; also the counterfactual images
     (for minimality) and the Wu and random attribute lists (for alignment)."""
-    from stylex.explain.faithfulness import per_image_success
-    from stylex.explain.metrics import flip_rate_at_k
-    from stylex.explain.options import IMAGE
+    from stylex.explain.evaluation.faithfulness import per_image_success
+    from stylex.explain.evaluation.metrics import flip_rate_at_k
+    from stylex.explain.single.options import IMAGE
 
     num_classes = len(catalog.class_names)
     ks = list(range(1, settings.max_k + 1))

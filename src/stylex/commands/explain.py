@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stylex.errors import ConfigError
-from stylex.explain.options import MODES
+from stylex.explain.single.options import MODES
 
 NAME = "explain"
 HELP = "explain images with a run's attributes"
@@ -85,9 +85,9 @@ def explain_files(
     import torch
 
     from stylex.data import load_image
-    from stylex.explain.explanation import explanation_to_dict
-    from stylex.explain.output import write_explanation_files
-    from stylex.explain.visuals import explanation_strip, save_png
+    from stylex.explain.evaluation.visuals import explanation_strip, save_png
+    from stylex.explain.single.explanation import explanation_to_dict
+    from stylex.explain.single.output import write_explanation_files
     from stylex.runtime import TorchEngine
 
     engine = TorchEngine.from_run(run_dir, device)

@@ -30,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stylex.explain.catalog import AttributeCatalog
-    from stylex.explain.labels import apply_labels, parse_assignment, read_labels
+    from stylex.explain.vocabulary.catalog import AttributeCatalog
+    from stylex.explain.vocabulary.labels import apply_labels, parse_assignment, read_labels
     from stylex.rundir import CATALOG_NAME, RunPaths
     from stylex.runtime.model_dir import MANIFEST_NAME
 

@@ -1,7 +1,8 @@
 """`stylex report`: one self-contained HTML page for a run: attributes per class with their
 [original | counterfactual] grids, the metrics table, the run's sample images; optional GIFs.
 
-The page is rendered by `stylex.explain.report`, the grids by `stylex.explain.visuals`."""
+The page is rendered by `stylex.explain.evaluation.report`, the grids by
+`stylex.explain.evaluation.visuals`."""
 
 from __future__ import annotations
 
@@ -72,9 +73,9 @@ def report_run(
     import torch
     from PIL import Image
 
-    from stylex.explain.catalog import AttributeCatalog
-    from stylex.explain.report import write_report
-    from stylex.explain.visuals import attribute_gif, attribute_grid
+    from stylex.explain.evaluation.report import write_report
+    from stylex.explain.evaluation.visuals import attribute_gif, attribute_grid
+    from stylex.explain.vocabulary.catalog import AttributeCatalog
     from stylex.models import Styles
 
     catalog = AttributeCatalog.load(ctx.run_dir)

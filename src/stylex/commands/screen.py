@@ -4,8 +4,8 @@ AttFind writes the prior beside a run's catalog (RUN/screen.npz) from the exact 
 measures anyway, and `stylex export` carries it into the model; a model exported without one
 (or from someone else's run) gets it here: every edit of `--num-images` images is applied and
 classified exactly with the model's own ONNX graphs, each image's best edits toward every class
-are kept with its styles (`stylex.explain.screen`), and a new version is written beside the old
-one, which is never touched. `--names` adds attribute names to the same new version (as
+are kept with its styles (`stylex.explain.search.screen`), and a new version is written beside
+the old one, which is never touched. `--names` adds attribute names to the same new version (as
 `stylex label` would).
 """
 
@@ -61,8 +61,8 @@ def _dataset(model, args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from stylex.explain.labels import read_labels
-    from stylex.explain.screen import ScreenPrior, exact_effects
+    from stylex.explain.search.screen import ScreenPrior, exact_effects
+    from stylex.explain.vocabulary.labels import read_labels
     from stylex.export.relabel import screen_model
     from stylex.runtime import OrtEngine
 

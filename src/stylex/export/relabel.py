@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.labels import Key, apply_labels
-from stylex.explain.screen import ScreenPrior
+from stylex.explain.search.screen import ScreenPrior
+from stylex.explain.vocabulary.labels import Key, apply_labels
 from stylex.export.versions import check_name, new_version_dir
 from stylex.fileio import write_json
 from stylex.rundir import SCREEN_FILE
@@ -55,7 +55,7 @@ def label_model(
 
 def screen_model(
     model_dir: str | Path,
-    prior: ScreenPrior,  # measured on the model (stylex.explain.screen)
+    prior: ScreenPrior,  # measured on the model (stylex.explain.search.screen)
     *,
     labels: dict[Key, str] | None = None,  # names too, in the same new version
     measured_on: dict[str, Any] | None = None,  # what the prior was measured on (data, seed)

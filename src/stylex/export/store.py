@@ -16,9 +16,9 @@ import onnx
 import torch
 
 from stylex.errors import CheckpointError, InvalidArgumentError
-from stylex.explain.catalog import AttributeCatalog
 from stylex.explain.context import load_context
-from stylex.explain.screen import ScreenPrior, load_run_prior
+from stylex.explain.search.screen import ScreenPrior, load_run_prior
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.export.graphs import example_inputs, export_graph, graph_modules
 from stylex.export.parity import graph_parity
 from stylex.export.versions import check_name, new_version_dir

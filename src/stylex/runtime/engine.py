@@ -2,8 +2,8 @@
 
 encode(x) -> w;  styles(w, p) -> (conv, rgb);  synthesize(conv, rgb) -> x;  classify(x) -> logits.
 Tensors cross the interface as CPU float32 torch tensors. `explain_batch` is
-`stylex.explain.explainer.explain_batch` over these primitives, so every backend gives the same
-explanations.
+`stylex.explain.single.explainer.explain_batch` over these primitives, so every backend gives
+the same explanations.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from collections.abc import Sequence
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.effects import log_prob_gradient
-from stylex.explain.explainer import StyleGradient, explain_batch
-from stylex.explain.explanation import Explanation
-from stylex.explain.options import (
+from stylex.explain.search.effects import log_prob_gradient
+from stylex.explain.search.screen import ScreenPrior
+from stylex.explain.single.explainer import StyleGradient, explain_batch
+from stylex.explain.single.explanation import Explanation
+from stylex.explain.single.options import (
     CATALOG,
     DEFAULT_NUM_CANDIDATES,
     MAX_NUM_CANDIDATES,
     ExplainOptions,
     explain_options,
 )
-from stylex.explain.screen import ScreenPrior
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 
 
 class InferenceEngine(ABC):

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from stylex.errors import CheckpointError
-from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.screen import ScreenPrior
+from stylex.explain.search.screen import ScreenPrior
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 
 MANIFEST_NAME = "manifest.json"
 # The shipped model, relative to the repository root and, in a wheel, to the package: the build

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.options import DEFAULT_NUM_CANDIDATES, MAX_NUM_CANDIDATES, parse_mode
+from stylex.explain.single.options import DEFAULT_NUM_CANDIDATES, MAX_NUM_CANDIDATES, parse_mode
 from stylex.runtime.engine import InferenceEngine
 from stylex.runtime.model_dir import GRAPHS, ModelDir, ModelDirError, read_model_dir
 from stylex.runtime.threads import cpu_limit

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.screen import load_run_prior
+from stylex.explain.search.screen import load_run_prior
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.models import Encoder, Generator, Styles
 from stylex.runtime.engine import InferenceEngine
 

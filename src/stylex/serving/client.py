@@ -161,7 +161,7 @@ def explain_files_remote(
 ) -> list[dict[str, Any]]:
     """Explain image files on a server; write OUT/<stem>/{explanation.json, reconstruction.png,
     counterfactual-<rank>.png} as `stylex explain --run-dir` does. Returns the JSON results."""
-    from stylex.explain.output import write_explanation_files
+    from stylex.explain.single.output import write_explanation_files
 
     results = []
     with ExplainClient(address, timeout=timeout) as client:

@@ -8,7 +8,7 @@ from typing import Any
 
 from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
 from stylex.errors import ConfigError
-from stylex.explain.options import MODES
+from stylex.explain.single.options import MODES
 from stylex.runtime.model_dir import PRECISIONS
 
 MiB = 1024 * 1024

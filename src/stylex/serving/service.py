@@ -27,8 +27,8 @@ from stylex.data.decode import (
 )
 from stylex.data.images import IMAGE_FORMATS
 from stylex.errors import InvalidArgumentError, UnavailableError
-from stylex.explain.explanation import Explanation
-from stylex.explain.options import MAX_TOP_K, ExplainOptions
+from stylex.explain.single.explanation import Explanation
+from stylex.explain.single.options import MAX_TOP_K, ExplainOptions
 from stylex.runtime.engine import InferenceEngine
 from stylex.serving.batching import DynamicBatcher
 from stylex.serving.budget import DecodeBudget

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import direction_name
-from stylex.explain.explanation import Explanation, explanation_to_dict
-from stylex.explain.options import CATALOG, IMAGE, parse_mode
+from stylex.explain.single.explanation import Explanation, explanation_to_dict
+from stylex.explain.single.options import CATALOG, IMAGE, parse_mode
+from stylex.explain.vocabulary.attributes import direction_name
 from stylex.serving.grpc.errors import status_of
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.service import ExplainInput, ModelInfo, Rendering

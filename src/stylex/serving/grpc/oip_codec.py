@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.explanation import Explanation, explanation_to_dict, without_images
+from stylex.explain.single.explanation import Explanation, explanation_to_dict, without_images
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.service import ModelInfo
 

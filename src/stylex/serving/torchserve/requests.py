@@ -1,5 +1,6 @@
 """One TorchServe request -> an image tensor and its option values (TorchServe's wire format;
-decoding and option checks are the data plane's: `stylex.data.images`, `stylex.explain.options`).
+decoding and option checks are the data plane's: `stylex.data.images`,
+`stylex.explain.single.options`).
 
 TorchServe hands the handler one dict per request: the REST body under "body" (or "data"),
 already parsed when it was JSON, a str when it was text; gRPC `input` map entries under their

@@ -17,8 +17,8 @@ from typing import Any
 
 from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
 from stylex.errors import ConfigError, StylexError
-from stylex.explain.explanation import Explanation, explanation_to_dict
-from stylex.explain.options import ExplainOptions
+from stylex.explain.single.explanation import Explanation, explanation_to_dict
+from stylex.explain.single.options import ExplainOptions
 from stylex.runtime import OrtEngine
 from stylex.runtime.engine import InferenceEngine
 from stylex.serving.torchserve.requests import TorchServeRequest, decode_request

@@ -25,8 +25,13 @@ from stylex.data.base import ImageDataset
 from stylex.data.shape_factors import SHAPES
 from stylex.data.split import SubsetDataset
 from stylex.errors import DataError, InvalidArgumentError
-from stylex.explain.attributes import StyleStats
-from stylex.explain.metrics import AttributeList, attribute_keys, iter_single_edits, module_device
+from stylex.explain.evaluation.metrics import (
+    AttributeList,
+    attribute_keys,
+    iter_single_edits,
+    module_device,
+)
+from stylex.explain.vocabulary.attributes import StyleStats
 from stylex.models.stylespace import Styles
 
 if TYPE_CHECKING:

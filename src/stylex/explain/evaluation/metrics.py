@@ -22,7 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import Attribute, StyleStats, apply_attributes
+from stylex.explain.vocabulary.attributes import Attribute, StyleStats, apply_attributes
 from stylex.models.stylespace import Styles
 
 if TYPE_CHECKING:

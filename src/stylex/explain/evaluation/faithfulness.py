@@ -21,16 +21,16 @@ import numpy as np
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import apply_attributes
-from stylex.explain.explainer import Explains
-from stylex.explain.options import CATALOG
-from stylex.explain.probes import (
+from stylex.explain.evaluation.probes import (
     CATEGORICAL,
     CIRCULAR,
     PROBE_FACTORS,
     FactorProbe,
     predict_factors,
 )
+from stylex.explain.single.explainer import Explains
+from stylex.explain.single.options import CATALOG
+from stylex.explain.vocabulary.attributes import apply_attributes
 
 # A factor counts as changed when the probe's reading moves by more than this (factor units;
 # hue in turns). Well above the probe's own noise between two renders of one object (its

@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from stylex.data.images import to_uint8_image
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import TOWARD_MAX, Attribute, StyleStats, apply_attributes
-from stylex.explain.explanation import Explanation
+from stylex.explain.single.explanation import Explanation
+from stylex.explain.vocabulary.attributes import TOWARD_MAX, Attribute, StyleStats, apply_attributes
 from stylex.fileio import atomic_path
 from stylex.models import Generator, Styles
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import torch
 from tqdm import tqdm
 
-from stylex.explain.attributes import StyleStats
+from stylex.explain.vocabulary.attributes import StyleStats
 from stylex.models import Generator, Styles
 
 

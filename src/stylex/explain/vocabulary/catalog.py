@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stylex.errors import CheckpointError, InvalidArgumentError
-from stylex.explain.attributes import Attribute, StyleStats
+from stylex.explain.vocabulary.attributes import Attribute, StyleStats
 from stylex.fileio import write_json
 from stylex.models.stylespace import StyleLayout
 from stylex.rundir import CATALOG_NAME

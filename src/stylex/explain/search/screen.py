@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from stylex.errors import CheckpointError
-from stylex.explain.attributes import StyleStats
+from stylex.explain.vocabulary.attributes import StyleStats
 from stylex.rundir import SCREEN_FILE, RunPaths
 
 if TYPE_CHECKING:
-    from stylex.explain.catalog import AttributeCatalog
+    from stylex.explain.vocabulary.catalog import AttributeCatalog
 
 DEFAULT_TOP = 10  # best edits kept per reference image and class
 DEFAULT_NEIGHBOURS = 10  # reference images that vote for an image's candidates

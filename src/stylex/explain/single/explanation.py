@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from stylex.data.images import encode_image
-from stylex.explain.attributes import Attribute, direction_name
+from stylex.explain.vocabulary.attributes import Attribute, direction_name
 
 
 @dataclass

@@ -21,8 +21,8 @@ from typing import Any
 from PIL import Image
 
 from stylex.errors import DataError
-from stylex.explain.attributes import TOWARD_MAX, Attribute
-from stylex.explain.catalog import AttributeCatalog
+from stylex.explain.vocabulary.attributes import TOWARD_MAX, Attribute
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.fileio import write_bytes
 
 _MIME_BY_SUFFIX = {

@@ -12,7 +12,7 @@ import math
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attfind import Selection
+from stylex.explain.search.attfind import Selection
 
 STD_FLOOR = 1e-8  # keeps constant coordinates from dividing by zero
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import DIRECTION_NAMES
-from stylex.explain.catalog import AttributeCatalog
+from stylex.explain.vocabulary.attributes import DIRECTION_NAMES
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 
 Key = tuple[int, int]  # (index, direction)
 MAX_LABEL_CHARS = 80

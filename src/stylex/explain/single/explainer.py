@@ -26,12 +26,12 @@ from typing import Protocol
 import torch
 
 from stylex.errors import InvalidArgumentError
-from stylex.explain.attributes import Attribute, StyleStats, apply_attributes
-from stylex.explain.catalog import AttributeCatalog
-from stylex.explain.effects import first_order_effects
-from stylex.explain.explanation import Counterfactual, Explanation, JointCounterfactual
-from stylex.explain.options import CATALOG, IMAGE, PREDICTED, RUNNER_UP, ExplainOptions
-from stylex.explain.screen import ScreenPrior
+from stylex.explain.search.effects import first_order_effects
+from stylex.explain.search.screen import ScreenPrior
+from stylex.explain.single.explanation import Counterfactual, Explanation, JointCounterfactual
+from stylex.explain.single.options import CATALOG, IMAGE, PREDICTED, RUNNER_UP, ExplainOptions
+from stylex.explain.vocabulary.attributes import Attribute, StyleStats, apply_attributes
+from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.models.stylespace import StyleLayout
 
 log = logging.getLogger(__name__)
