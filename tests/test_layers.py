@@ -18,9 +18,10 @@ PACKAGE_DIR = Path(stylex.__file__).resolve().parent
 # importer prefix -> module prefixes it must not import. Every package and top-level module
 # has a rule; "stylex" (the last) holds for all of them.
 UPPER = ("stylex.training", "stylex.explain", "stylex.export", "stylex.runtime", "stylex.serving",
-         "stylex.batch", "stylex.demo")  # fmt: skip
+         "stylex.batch", "stylex.pipelines", "stylex.demo")  # fmt: skip
 EXPLAIN_PARTS = ("stylex.explain.vocabulary", "stylex.explain.search", "stylex.explain.single",
                  "stylex.explain.evaluation", "stylex.explain.context")  # fmt: skip
+OFFLINE = ("stylex.explain.evaluation", "stylex.pipelines")  # evaluation, reports, run jobs
 LOWER = ("stylex.data", "stylex.classifiers", "stylex.models", "stylex.rundir", "stylex.device")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     # the leaves: errors and files, then data, classifiers and the networks
@@ -33,22 +34,22 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "stylex.rundir": UPPER,
     "stylex.training": ("stylex.explain", "stylex.export", "stylex.runtime", "stylex.serving",
                         "stylex.batch", "stylex.demo"),
-    # explain/: vocabulary <- search <- single <- evaluation; context loads runs for the last
+    # explain/: vocabulary <- search <- single <- evaluation; context loads a run for the last
     "stylex.explain.vocabulary": EXPLAIN_PARTS[1:],
     "stylex.explain.search": EXPLAIN_PARTS[2:],
     "stylex.explain.single": EXPLAIN_PARTS[3:],
     "stylex.explain.context": EXPLAIN_PARTS[:4],
     "stylex.explain": ("stylex.training", "stylex.export", "stylex.runtime", "stylex.serving",
-                       "stylex.batch", "stylex.demo"),
+                       "stylex.batch", "stylex.pipelines", "stylex.demo"),
+    # whole jobs over a run (AttFind, evaluation, the report): above explain and runtime
+    "stylex.pipelines": ("stylex.training", "stylex.serving", "stylex.batch", "stylex.demo"),
     "stylex.export": ("stylex.training", "stylex.serving", "stylex.batch", "stylex.demo",
-                      "stylex.explain.evaluation"),
+                      *OFFLINE),
     # what serves and what runs jobs never needs evaluation or reports
     "stylex.runtime": ("stylex.training", "stylex.export", "stylex.serving", "stylex.batch",
-                       "stylex.demo", "stylex.explain.evaluation"),
-    "stylex.serving": ("stylex.training", "stylex.export", "stylex.batch", "stylex.demo",
-                       "stylex.explain.evaluation"),
-    "stylex.batch": ("stylex.training", "stylex.export", "stylex.serving", "stylex.demo",
-                     "stylex.explain.evaluation"),
+                       "stylex.demo", *OFFLINE),
+    "stylex.serving": ("stylex.training", "stylex.export", "stylex.batch", "stylex.demo", *OFFLINE),
+    "stylex.batch": ("stylex.training", "stylex.export", "stylex.serving", "stylex.demo", *OFFLINE),
     "stylex.demo": ("stylex.training", "stylex.export", "stylex.batch"),
     "stylex": ("stylex.commands", "stylex.cli", "handlers", "tests", "bench"),
 }  # fmt: skip

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from stylex.commands.attfind import AttFindSettings, run_attfind
 from stylex.data import build_dataset
 from stylex.data.shape_render import render_shape
 from stylex.errors import InvalidArgumentError
@@ -22,6 +21,7 @@ from stylex.explain.evaluation.probes import train_factor_probe
 from stylex.explain.vocabulary.attributes import apply_attributes
 from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.models import Styles
+from stylex.pipelines.attfind import AttFindSettings, run_attfind
 from stylex.runtime import TorchEngine
 
 RES = 16

@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 
 from stylex.cli import main
-from stylex.commands.attfind import AttFindSettings, run_attfind
 from stylex.errors import CheckpointError
 from stylex.explain.context import ATTFIND_SEED_OFFSET, load_context, stack_images
 from stylex.explain.search.effects import EffectEngine
 from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.models import Styles
+from stylex.pipelines.attfind import AttFindSettings, run_attfind
 from tests.conftest import TEST_RESOLUTION
 
 NUM_IMAGES = 8

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from stylex.commands.attfind import AttFindSettings, run_attfind
 from stylex.explain.context import load_context, stack_images
 from stylex.export import export_run
+from stylex.pipelines.attfind import AttFindSettings, run_attfind
 
 MODEL_NAME = "tiny"
 
