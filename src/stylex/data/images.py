@@ -18,15 +18,20 @@ from stylex.fileio import atomic_path, write_bytes
 IMAGE_FORMATS = ("png", "jpeg", "none")
 
 
-def encode_image(x: torch.Tensor, image_format: str = "png") -> bytes:
-    """x [3,H,W] in [-1, 1] -> PNG or JPEG bytes; b"" for "none". The one image encoder of
-    every transport, file writer and report."""
-    if image_format == "none":
-        return b""
+def check_image_format(image_format: str) -> str:
+    """`image_format` if stylex returns images in it, else InvalidArgumentError."""
     if image_format not in IMAGE_FORMATS:
         raise InvalidArgumentError(
             f"image format {image_format!r} unknown; expected one of {list(IMAGE_FORMATS)}"
         )
+    return image_format
+
+
+def encode_image(x: torch.Tensor, image_format: str = "png") -> bytes:
+    """x [3,H,W] in [-1, 1] -> PNG or JPEG bytes; b"" for "none". The one image encoder of
+    every transport, file writer and report."""
+    if check_image_format(image_format) == "none":
+        return b""
     buf = io.BytesIO()
     Image.fromarray(to_uint8_image(x)).save(buf, format=image_format.upper())
     return buf.getvalue()

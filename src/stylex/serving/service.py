@@ -25,8 +25,8 @@ from stylex.data.decode import (
     decode_image_bytes,
     image_pixels,
 )
-from stylex.data.images import IMAGE_FORMATS
-from stylex.errors import InvalidArgumentError, UnavailableError
+from stylex.data.images import check_image_format
+from stylex.errors import UnavailableError
 from stylex.explain.single.explanation import Explanation
 from stylex.explain.single.options import MAX_TOP_K, ExplainOptions
 from stylex.runtime.engine import InferenceEngine
@@ -45,10 +45,7 @@ class Rendering:
     reconstruction: bool = False  # also return the reconstruction
 
     def __post_init__(self) -> None:
-        if self.image_format not in IMAGE_FORMATS:
-            raise InvalidArgumentError(
-                f"image format {self.image_format!r} unknown; expected one of {list(IMAGE_FORMATS)}"
-            )
+        check_image_format(self.image_format)  # refused when the request arrives, not later
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,14 @@ from stylex.errors import InvalidArgumentError
 from stylex.explain.search.effects import first_order_effects
 from stylex.explain.search.screen import ScreenPrior
 from stylex.explain.single.explanation import Counterfactual, Explanation, JointCounterfactual
-from stylex.explain.single.options import CATALOG, IMAGE, PREDICTED, RUNNER_UP, ExplainOptions
+from stylex.explain.single.options import (
+    CATALOG,
+    IMAGE,
+    PREDICTED,
+    RUNNER_UP,
+    ExplainOptions,
+    check_class_index,
+)
 from stylex.explain.vocabulary.attributes import Attribute, StyleStats, apply_attributes
 from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.models.stylespace import StyleLayout
@@ -316,14 +323,11 @@ def explain_batch(
                 f"this engine cannot screen an image's own coordinates (mode {IMAGE!r}); "
                 f"use mode {CATALOG!r}"
             )
-        if (
-            error is None
-            and not isinstance(opts.target, str)
-            and opts.target >= len(catalog.class_names)
-        ):
-            error = InvalidArgumentError(
-                f"class index {opts.target} out of range [0, {len(catalog.class_names)})"
-            )
+        if error is None and not isinstance(opts.target, str):
+            try:
+                check_class_index(opts.target, catalog.class_names)
+            except InvalidArgumentError as exc:
+                error = exc
         if error is None:
             todo.append(i)
         else:

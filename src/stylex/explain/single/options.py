@@ -1,8 +1,10 @@
 """The options of one explanation, checked in one place.
 
 Every entry point (gRPC, OIP, TorchServe, the batch job, the CLI) turns what its user sent into
-an `ExplainOptions` with `explain_options`; the explain code trusts the type and checks nothing
-again. The rule for what a target string means is decided here, once:
+an `ExplainOptions` with `explain_options`; the explain code trusts the type. (An `ExplainOptions`
+built directly, without the model's classes, may name a class index the model lacks:
+`explain_batch` refuses such an item with `check_class_index`, the one statement of that rule.)
+The rule for what a target string means is decided here, once:
 
     "" or None        the runner-up class (the most probable class other than the predicted one)
     "predicted"       the class the classifier predicts for the input
@@ -89,11 +91,17 @@ def parse_target(value: int | str | None, class_names: Sequence[str]) -> int | s
         if not value.isdecimal():
             raise InvalidArgumentError(f"unknown class {value!r}; classes are {names}")
         value = int(value)
-    if not 0 <= value < len(names):
-        raise InvalidArgumentError(
-            f"class index {value} out of range [0, {len(names)}); classes are {names}"
-        )
+    check_class_index(value, names)
     return value
+
+
+def check_class_index(index: int, class_names: Sequence[str]) -> None:
+    """InvalidArgumentError unless `index` is one of the model's classes."""
+    names = list(class_names)
+    if not 0 <= index < len(names):
+        raise InvalidArgumentError(
+            f"class index {index} out of range [0, {len(names)}); classes are {names}"
+        )
 
 
 def _integer(name: str, value: int | str | None, default: int) -> int:
