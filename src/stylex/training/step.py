@@ -22,7 +22,7 @@ from stylex.models.perceptual import build_perceptual
 from stylex.training import distributed as dist_utils
 from stylex.training.config import TrainConfig
 from stylex.training.losses import StylexLoss
-from stylex.training.schedule import RANDOM, WARMUP, AlternatingSchedule
+from stylex.training.schedule import ENCODER, RANDOM, WARMUP, AlternatingSchedule
 
 
 @dataclass
@@ -124,6 +124,29 @@ def build_state(
     )
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One update of a step: the loss phase run, and the networks it trains (each network's
+    optimizer has the network's name)."""
+
+    name: str  # "D" (logistic loss), "Dreg" (lazy R1) or "G" (generator, with E when it learns)
+    trains: tuple[str, ...]  # of "G", "E", "D"
+
+
+_D, _R1 = Phase("D", ("D",)), Phase("Dreg", ("D",))
+_G_AND_E, _G_ONLY = Phase("G", ("G", "E")), Phase("G", ("G",))
+# (step kind, whether lazy R1 is due) -> the step's updates in order. The warm-up trains an
+# autoencoder: no discriminator yet.
+PHASES: dict[tuple[str, bool], tuple[Phase, ...]] = {
+    (WARMUP, False): (_G_AND_E,),
+    (WARMUP, True): (_G_AND_E,),
+    (ENCODER, False): (_D, _G_AND_E),
+    (ENCODER, True): (_D, _R1, _G_AND_E),
+    (RANDOM, False): (_D, _G_ONLY),
+    (RANDOM, True): (_D, _R1, _G_ONLY),
+}
+
+
 def train_step(
     state: TrainState,
     step: int,  # global step, 0-based: fixes the kind, lazy R1 and the lazy terms
@@ -144,21 +167,17 @@ def train_step(
     micro = state.micro_batch
     chunks = list(zip(x_all.split(micro), p_all.split(micro), z_all.split(micro), strict=True))
     scale = 1.0 / len(chunks)
-    phases: list[tuple[str, list[torch.nn.Module], list[str]]] = []
-    if kind != WARMUP:  # the warm-up trains an autoencoder: no discriminator yet
-        phases.append(("D", [D], ["D"]))
-        if step % cfg.loss.r1_interval == 0:
-            phases.append(("Dreg", [D], ["D"]))
-    phases.append(("G", [G], ["G"]) if kind == RANDOM else ("G", [G, E], ["G", "E"]))
+    nets = {"G": G, "E": E, "D": D}
     out: dict[str, list[float]] = {}
-    for phase, trained, opt_names in phases:
-        for module in (G, E, D):
+    for phase in PHASES[kind, step % cfg.loss.r1_interval == 0]:
+        trained = [nets[name] for name in phase.trains]
+        for module in nets.values():
             set_requires_grad(module, module in trained)
-        for name in opt_names:
+        for name in phase.trains:
             state.optimizers[name].zero_grad(set_to_none=True)
         for x, p, z in chunks:
-            with state.autocast() if phase != "Dreg" else contextlib.nullcontext():
-                stats = state.loss.accumulate_gradients(phase, kind, x, p, z, scale, rec_index)
+            with state.autocast() if phase.name != "Dreg" else contextlib.nullcontext():
+                stats = state.loss.accumulate_gradients(phase.name, kind, x, p, z, scale, rec_index)
             for key, value in stats.items():
                 out.setdefault(key, []).append(value)
         for net in trained:
@@ -166,7 +185,7 @@ def train_step(
             for param in net.parameters():
                 if param.grad is not None:
                     torch.nan_to_num_(param.grad, nan=0.0, posinf=1e5, neginf=-1e5)
-        for name in opt_names:
+        for name in phase.trains:
             state.optimizers[name].step()
     # Each rank tracked the mean w of its own slice of the batch; their mean is the global
     # batch's (the update is linear), and it keeps the replicas bit-identical.
