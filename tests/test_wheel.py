@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 REPO = Path(__file__).resolve().parents[1]
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
 HANDLER = Path("handlers") / "stylex_handler.py"
-SHIPPED = Path("model_store") / "shapes32" / "5"
+SHIPPED = Path("model_store") / "shapes32" / "6"
 
 
 def _copy_build_inputs(dest: Path) -> None:
@@ -85,7 +85,7 @@ def test_installed_package_verifies_its_shipped_model(installed, tmp_path):
     # The wheel's copy, not the checkout's: the package and the model are inside the venv.
     assert Path(found["package"]).is_relative_to(installed)
     assert Path(found["model"]).is_relative_to(installed)
-    assert Path(found["model"]).parts[-4:] == ("stylex", "model_store", "shapes32", "5")
+    assert Path(found["model"]).parts[-4:] == ("stylex", "model_store", "shapes32", "6")
     manifest = json.loads((REPO / SHIPPED / "manifest.json").read_text())
     assert found["files"] == sorted(manifest["files"])
     assert found["graphs"] == {

@@ -4,14 +4,15 @@ are wired right.
 The exhaustive search applies every one of an image's 2 * S edits exactly; IMAGE mode applies
 `num_candidates` of them, chosen by the gradient screen and the screen prior (and the catalog's,
 which are always candidates). Recall is the share of the exhaustive top-5 edits that IMAGE mode's
-top 5 holds, over 8 held-out images of the shipped model. Measured on shapes32/5 (1 thread):
+top 5 holds, over 8 held-out images of the shipped model. Measured on shapes32/6 (v5 in
+brackets), 1 thread:
 
 | candidates from | num_candidates | recall |
 |---|---|---|
-| gradient screen alone | 8 | 0.825 |
-| gradient screen alone, reversed (the worst first-order edits) | 8 | 0.275 |
-| gradient screen + prior (what is served) | 16 | 1.000 |
-| reversed screen + prior | 16 | 0.875 |
+| gradient screen alone | 8 | 0.900 (0.825) |
+| gradient screen alone, reversed (the worst first-order edits) | 8 | 0.200 (0.275) |
+| gradient screen + prior (what is served) | 16 | 0.975 (1.000) |
+| reversed screen + prior | 16 | 0.850 (0.875) |
 
 The bounds below sit between the right and the miswired figures, so a screen that ranks the
 wrong way, a prior that votes for the wrong class or the wrong image, or a merge that drops

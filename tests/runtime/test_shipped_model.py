@@ -48,7 +48,7 @@ def test_the_default_model_is_the_shipped_one_unless_the_environment_names_anoth
     monkeypatch.delenv("STYLEX_MODEL_DIR", raising=False)
     assert default_model_dir() == SHIPPED
     # A source checkout: the repository's model_store, read in place.
-    assert SHIPPED.parts[-3:] == ("model_store", "shapes32", "5")
+    assert SHIPPED.parts[-3:] == ("model_store", "shapes32", "6")
     assert (SHIPPED / "manifest.json").is_file()
     monkeypatch.setenv("STYLEX_MODEL_DIR", str(tmp_path))
     assert default_model_dir() == tmp_path
@@ -63,8 +63,8 @@ def test_shipped_manifest_carries_no_local_path():
 
 
 def test_shipped_model_is_the_stylespace_conditioned_recipe_with_its_prior_and_names():
-    """v5: the cpu32 recipe (p reaches StyleSpace only), AttFind's screen prior of 250 images,
-    and the catalog's one edit per class on the coordinate that carries the decision."""
+    """v6 (as v5): the cpu32 recipe (p reaches StyleSpace only), AttFind's screen prior of 250
+    images, and the catalog's one edit per class on the coordinate that carries the decision."""
     model = read_model_dir(SHIPPED)
     arch = model.manifest["provenance"]["arch"]
     assert arch["conditioned_styles"] == "conv" and arch["synthesis_input"] == "fourier"
