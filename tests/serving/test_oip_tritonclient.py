@@ -21,6 +21,8 @@ from PIL import Image
 
 from tests.conftest import catalog_attributes
 
+from .conftest import MODEL_DIR
+
 TOP_K = 3
 
 # Run in a subprocess: argv = address, image path, output folder, top_k. Writes answers.json and
@@ -81,7 +83,7 @@ def test_tritonclient_against_the_real_server(server, client, images, tmp_path):
 
     assert (got["live"], got["ready"], got["model_ready"]) == (True, True, True)
     assert got["metadata"]["name"] == "shapes32"
-    assert got["metadata"]["versions"] == ["5"]
+    assert got["metadata"]["versions"] == [MODEL_DIR.name]  # the version folder of the model
     assert [t["name"] for t in got["metadata"]["inputs"]] == ["image"]
     assert got["metadata"]["inputs"][0]["datatype"] == "BYTES"
 

@@ -22,7 +22,7 @@ from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_gr
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
 from tests.conftest import catalog_attributes
 
-from .conftest import Gate, png_bytes, wait_until
+from .conftest import MODEL_DIR, Gate, png_bytes, wait_until
 
 
 def _stub(server):
@@ -85,7 +85,7 @@ def test_stream_in_order_and_bad_item_does_not_stop_it(client, images):
 
 def test_model_info(client, engine):
     info = client.model_info()
-    assert info["name"] == "shapes32" and info["version"] == "5"
+    assert info["name"] == "shapes32" and info["version"] == MODEL_DIR.name  # the version folder
     assert info["resolution"] == 32 and info["class_names"] == ["not_red", "red"]
     assert {c["class_name"] for c in info["catalog"]} == {"not_red", "red"}
     first = info["catalog"][0]["attributes"][0]
@@ -132,7 +132,7 @@ def test_oip(server, engine, images):
         stub = oip_grpc.GRPCInferenceServiceStub(channel)
         assert stub.ServerLive(oip.ServerLiveRequest()).live
         assert stub.ServerReady(oip.ServerReadyRequest()).ready
-        assert stub.ModelReady(oip.ModelReadyRequest(name="shapes32", version="5")).ready
+        assert stub.ModelReady(oip.ModelReadyRequest(name="shapes32", version=MODEL_DIR.name)).ready
         assert stub.ServerMetadata(oip.ServerMetadataRequest()).name == "stylex"
         meta = stub.ModelMetadata(oip.ModelMetadataRequest(name="shapes32"))
         assert meta.inputs[0].name == "image" and meta.outputs[0].shape == [-1, 2]
