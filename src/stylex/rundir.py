@@ -96,6 +96,21 @@ class RunPaths:
         return self.attfind_work / "encoded.safetensors"
 
     @property
+    def encoded_key(self) -> Path:
+        """What the encoded images were made with (a new checkpoint encodes again)."""
+        return self.attfind_work / "encoded.json"
+
+    @property
+    def effects(self) -> Path:
+        """AttFind's effect tensor [N, 2, S, C], memory-mapped."""
+        return self.attfind_work / "effects.npy"
+
+    @property
+    def attfind_progress(self) -> Path:
+        """AttFind's settings key and the image chunks already done."""
+        return self.attfind_work / "progress.json"
+
+    @property
     def catalog(self) -> Path:
         return self.root / CATALOG_NAME
 

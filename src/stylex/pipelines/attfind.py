@@ -86,13 +86,12 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _load_or_encode(ctx: RunContext, work: Path, settings: AttFindSettings, progress: bool) -> dict:
+def _load_or_encode(ctx: RunContext, settings: AttFindSettings, progress: bool) -> dict:
     from safetensors.torch import load_file, save_file
 
     from stylex.explain.context import ATTFIND_SEED_OFFSET, encode_images, stack_images
 
-    path = RunPaths(ctx.run_dir).encoded
-    key_path = path.with_suffix(".json")
+    path, key_path = RunPaths(ctx.run_dir).encoded, RunPaths(ctx.run_dir).encoded_key
     key = settings.encoded_key(ctx)
     if path.is_file() and key_path.is_file():
         if json.loads(key_path.read_text()).get("key") == key:
@@ -117,7 +116,6 @@ def compute_effects(
     enc: dict,
     stats: StyleStats,
     settings: AttFindSettings,
-    work: Path,
     progress: bool,
 ) -> np.ndarray:
     """Fill (or continue filling) the memory-mapped effect tensor chunk by chunk."""
@@ -129,7 +127,8 @@ def compute_effects(
 
     n, num_coords = enc["conv"].shape
     num_classes = enc["logits"].shape[1]
-    effects_path, progress_path = work / "effects.npy", work / "progress.json"
+    paths = RunPaths(ctx.run_dir)
+    effects_path, progress_path = paths.effects, paths.attfind_progress
     key = settings.effects_key(ctx)
     state = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
     shape = (n, 2, num_coords, num_classes)
@@ -176,11 +175,10 @@ def run_attfind(
 
     settings = (settings or AttFindSettings()).validate()
     paths = RunPaths(ctx.run_dir)
-    work = paths.attfind_work
-    work.mkdir(parents=True, exist_ok=True)
-    enc = _load_or_encode(ctx, work, settings, progress)
+    paths.attfind_work.mkdir(parents=True, exist_ok=True)
+    enc = _load_or_encode(ctx, settings, progress)
     stats = StyleStats.from_styles(enc["conv"])
-    effects = torch.from_numpy(compute_effects(ctx, enc, stats, settings, work, progress))
+    effects = torch.from_numpy(compute_effects(ctx, enc, stats, settings, progress))
     predicted = enc["logits"].argmax(dim=1)
     num_classes = enc["logits"].shape[1]
     result = find_attributes(
@@ -203,7 +201,7 @@ def run_attfind(
             flip = float((edited.argmax(dim=1) == c).float().mean()) if others.any() else 0.0
             attrs.append(Attribute.at(layout, k, d, mean_effect=float(score), flip_rate=flip))
         classes[ctx.class_names[c]] = attrs
-    seconds = json.loads((work / "progress.json").read_text()).get("seconds", 0.0)
+    seconds = json.loads(paths.attfind_progress.read_text()).get("seconds", 0.0)
     catalog = AttributeCatalog(
         class_names=ctx.class_names,
         classes=classes,

@@ -268,6 +268,9 @@ class _Progress:
             shown["stops_in"] = f"{min(left_s, steps_left_s) / 60:.1f}min"
         self.bar.set_postfix(**shown, img_s=f"{row['images_per_s']:.0f}")
 
+    def close(self) -> None:
+        self.bar.close()
+
     def unflushed(self) -> list[dict[str, float]]:
         rows, self.flushed = self.history[self.flushed :], len(self.history)
         return rows
@@ -345,7 +348,7 @@ def train(
             ckpt_path, resumed_from = saved or ckpt_path, None
         if out_of_time:
             break
-    bar.bar.close()
+    bar.close()
     dist_utils.cleanup(info)
     return TrainResult(run_dir=run_dir, step=end_step, history=bar.history, checkpoint=ckpt_path)
 

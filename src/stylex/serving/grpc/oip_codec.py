@@ -28,6 +28,7 @@ INPUT = "image"
 PARAMETERS = ("top_k", "target", "shift", "mode", "num_candidates")
 
 Result = dict[str, Any]  # one explanation in `explanation_to_dict`'s layout, with images
+Fill = Callable[[Sequence[Result]], tuple[list[int], bytes]]  # results -> (shape, raw contents)
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,7 @@ class Output:
     shape: tuple[str, ...]  # "N" images, "C" classes, "K" attributes (the most of any image)
     doc: str
     images: bool  # holds encoded images: PNGs are only made when such an output is asked for
-    # the results -> (shape, raw little-endian contents)
-    fill: Callable[[Sequence[Result]], tuple[list[int], bytes]]
+    fill: Fill  # raw contents little-endian
 
     def metadata_shape(self, num_classes: int) -> list[int]:
         return [num_classes if d == "C" else -1 for d in self.shape]
@@ -65,7 +65,7 @@ def _unpack_bytes(raw: bytes) -> list[bytes]:
     return out
 
 
-def _probabilities(key: str) -> Callable[[Sequence[Result]], tuple[list[int], bytes]]:
+def _probabilities(key: str) -> Fill:
     def fill(results: Sequence[Result]) -> tuple[list[int], bytes]:
         p = np.array([list(r[key].values()) for r in results], dtype="<f4")
         return list(p.shape), p.tobytes()
@@ -73,7 +73,7 @@ def _probabilities(key: str) -> Callable[[Sequence[Result]], tuple[list[int], by
     return fill
 
 
-def _per_image(value: Callable[[Result], bytes]) -> Callable[[Sequence[Result]], Any]:
+def _per_image(value: Callable[[Result], bytes]) -> Fill:
     def fill(results: Sequence[Result]) -> tuple[list[int], bytes]:
         return [len(results)], _pack_bytes([value(r) for r in results])
 
