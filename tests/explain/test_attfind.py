@@ -7,6 +7,8 @@ import torch
 
 from stylex.errors import InvalidArgumentError
 from stylex.explain.search.attfind import (
+    EFFECT,
+    FLIP,
     combine_binary,
     filter_unstable,
     find_attributes,
@@ -67,6 +69,73 @@ def test_saturated_images_stop_counting():
     got = select_for_class(e, 0, all_images(e), num_attributes=2, max_image_effect=1.0)
     assert keys(got) == [(0, MAX), (2, MAX)]
     assert got[1][2] == pytest.approx(0.5)  # mean over the active images only
+
+
+def test_flip_rule_keeps_images_that_one_strong_coordinate_moves_but_does_not_flip():
+    # A decision that needs two factors: images 0-3 sit 5 logits from the target class;
+    # coordinate 0 closes 3 of them on every image, coordinate 1 the remaining 3 on images 0-1,
+    # coordinate 2 on images 2-3.
+    e = zeros(4, 4)
+    e[:, MAX, 0, 0] = 3.0
+    e[:, MAX, 1, 0] = torch.tensor([3.0, 3.0, 0.0, 0.0])
+    e[:, MAX, 2, 0] = torch.tensor([0.0, 0.0, 3.0, 3.0])
+    e[:, MAX, 3, 0] = 0.2  # a weak coordinate that helps everyone a little
+    base = torch.tensor([[0.0, 5.0]]).repeat(4, 1)  # every image is class 1 by 5 logits
+
+    # The official rule retires every image after the first pick (a gain of 3 >= 1)...
+    official = select_for_class(e, 0, all_images(e), num_attributes=8, active_until=EFFECT)
+    assert keys(official) == [(0, MAX)]
+
+    # ...the flip rule keeps them until the summed effects flip them: images 0-1 flip with
+    # coordinate 1, then only 2-3 count and coordinate 2 is picked, and nothing is left.
+    got = select_for_class(
+        e, 0, all_images(e), num_attributes=8, active_until=FLIP, base_logits=base
+    )
+    assert keys(got) == [(0, MAX), (1, MAX), (2, MAX)]
+    assert got[2][2] == pytest.approx(3.0)  # the mean over images 2-3 only
+
+
+def test_flip_rule_counts_the_effect_on_every_class():
+    # Coordinate 0 raises the target logit by 3 but the competing logit by 3 too: it never
+    # flips anything, so the image stays active and coordinate 1 (which lowers the competitor)
+    # is picked after it even though its target gain is smaller.
+    e = zeros(1, 2)
+    e[0, MAX, 0] = torch.tensor([3.0, 3.0])
+    e[0, MAX, 1] = torch.tensor([0.5, -4.0])
+    base = torch.tensor([[0.0, 2.0]])
+
+    got = select_for_class(
+        e, 0, all_images(e), num_attributes=8, active_until=FLIP, base_logits=base
+    )
+    assert keys(got) == [(0, MAX), (1, MAX)]
+
+
+def test_flip_rule_needs_the_base_logits():
+    e = zeros(2, 3)
+    with pytest.raises(InvalidArgumentError, match="needs base_logits of shape \\[2, 2\\]"):
+        select_for_class(e, 0, all_images(e), active_until=FLIP)
+    with pytest.raises(InvalidArgumentError, match="got \\[2, 3\\]"):
+        select_for_class(e, 0, all_images(e), active_until=FLIP, base_logits=torch.zeros(2, 3))
+    with pytest.raises(InvalidArgumentError, match="active_until 'never'"):
+        select_for_class(e, 0, all_images(e), active_until="never")
+
+
+def test_find_attributes_passes_the_flip_rule_to_every_class():
+    # Binary: class 1 images need coordinates 0 and 1 together to reach class 0.
+    e = zeros(2, 3)
+    e[:, MAX, 0, 0] = 3.0
+    e[:, MAX, 1, 0] = 2.5
+    e[:, MAX, 0, 1] = -3.0
+    e[:, MAX, 1, 1] = -2.5
+    base = torch.tensor([[0.0, 8.0], [0.0, 8.0]])  # coordinate 0 alone leaves (3, 5)
+    predicted = torch.tensor([1, 1])
+
+    official = find_attributes(e, predicted, num_classes=2)
+    flip = find_attributes(e, predicted, num_classes=2, active_until=FLIP, base_logits=base)
+
+    assert keys(official.per_class[0]) == [(0, MAX)]
+    assert keys(flip.per_class[0]) == [(0, MAX), (1, MAX)]
+    assert keys(flip.per_class[1]) == [(0, MIN), (1, MIN)]
 
 
 def test_stops_cleanly_when_no_image_is_active():

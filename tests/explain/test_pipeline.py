@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from stylex.cli import main
-from stylex.errors import CheckpointError
+from stylex.errors import CheckpointError, ConfigError
 from stylex.explain.context import ATTFIND_SEED_OFFSET, load_context, stack_images
 from stylex.explain.search.effects import EffectEngine
 from stylex.explain.vocabulary.catalog import AttributeCatalog
@@ -117,6 +117,30 @@ def test_effects_file_matches_the_engine_and_resume_skips_done_chunks(attfind_ru
     before = (attfind_run / "attfind" / "effects.npy").stat().st_mtime_ns
     run_attfind(ctx, AttFindSettings(num_images=NUM_IMAGES, chunk_images=3), progress=False)
     assert (attfind_run / "attfind" / "effects.npy").stat().st_mtime_ns == before
+
+
+def test_catalog_follows_the_selection_rule_on_the_stored_effects(attfind_run, tmp_path):
+    from safetensors.torch import load_file
+
+    from stylex.explain.search.attfind import find_attributes
+
+    run = tmp_path / "run"
+    shutil.copytree(attfind_run, run)
+    effects = torch.from_numpy(np.load(run / "attfind" / "effects.npy"))
+    logits = load_file(str(run / "attfind" / "encoded.safetensors"))["logits"]
+    for rule in ("effect", "flip"):
+        settings = AttFindSettings(num_images=NUM_IMAGES, chunk_images=3, active_until=rule)
+        catalog = run_attfind(load_context(run, "cpu"), settings, progress=False)
+        expected = find_attributes(
+            effects, logits.argmax(dim=1), num_classes=2, num_attributes=10,
+            active_until=rule, base_logits=logits,
+        )  # fmt: skip
+        assert catalog.settings["active_until"] == rule
+        assert [(a.index, a.direction) for a in catalog.classes["not_red"]] == [
+            (k, d) for k, d, _ in expected.per_class[0]
+        ]
+    with pytest.raises(ConfigError, match="active_until must be one of"):
+        AttFindSettings(active_until="never").validate()
 
 
 def test_interrupted_effects_continue(trained_run, tmp_path, monkeypatch):

@@ -23,6 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0,
         help="first-order screen: evaluate only this many coordinates per image exactly",
     )
+    p.add_argument(
+        "--active-until",
+        choices=("flip", "effect"),
+        default="flip",
+        help="when an image stops counting in the greedy selection: once the picks so far flip "
+        "it (default), or once they raised its target logit by 1 (the official rule)",
+    )
     p.add_argument("--chunk-images", type=int, default=8, help="images per resumable chunk")
     p.add_argument("--edits-per-batch", type=int, default=128)
     p.add_argument("--data", help="images to use (default: the run's data set, other seed)")
@@ -38,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         num_images=args.num_images,
         num_attributes=args.num_attributes,
         shift=args.shift,
+        active_until=args.active_until,
         screen_top=args.screen_top,
         chunk_images=args.chunk_images,
         edits_per_batch=args.edits_per_batch,

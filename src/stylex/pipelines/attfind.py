@@ -38,7 +38,10 @@ class AttFindSettings:
     num_images: int = 250  # images the effects are measured on (official: 250)
     num_attributes: int = 10  # K per class (official 8; 10 so flip rate @10 is defined)
     shift: float = 1.0  # fraction of the way to the extreme (1 = to S_min / S_max)
-    max_image_effect: float = 1.0  # an image stops counting once its gains reach this
+    max_image_effect: float = 1.0  # "effect": an image stops counting once its gains reach this
+    # When an image stops counting in the greedy selection: "flip" once the picks so far flip it
+    # (by the sum of their effects), "effect" at max_image_effect (the official rule).
+    active_until: str = "flip"
     unstable_threshold: float = 2.0  # |effect| above this counts toward instability
     unstable_max_count: int = 750  # ... and more than this many such entries drops the image
     screen_top: int = 0  # > 0: first-order screen, exact effects only for this many coords
@@ -54,6 +57,12 @@ class AttFindSettings:
             raise ConfigError(f"shift must be > 0, got {self.shift}")
         if self.screen_top < 0:
             raise ConfigError(f"screen_top must be >= 0, got {self.screen_top}")
+        from stylex.explain.search.attfind import ACTIVE_UNTIL
+
+        if self.active_until not in ACTIVE_UNTIL:
+            raise ConfigError(
+                f"active_until must be one of {ACTIVE_UNTIL}, got {self.active_until!r}"
+            )
         return self
 
     def encoded_key(self, ctx: RunContext) -> str:
@@ -189,6 +198,8 @@ def run_attfind(
         max_image_effect=settings.max_image_effect,
         unstable_threshold=settings.unstable_threshold,
         unstable_max_count=settings.unstable_max_count,
+        active_until=settings.active_until,
+        base_logits=enc["logits"],
     )
     layout = ctx.G.layout
     classes: dict[str, list[Attribute]] = {}

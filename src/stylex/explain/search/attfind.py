@@ -23,6 +23,11 @@ from stylex.errors import InvalidArgumentError
 
 Selection = tuple[int, int, float]  # (StyleSpace conv index k, direction d, score)
 
+# When an image stops counting in the greedy selection:
+EFFECT = "effect"  # its accumulated target-logit gain reaches max_image_effect (official code)
+FLIP = "flip"  # the summed effects of the picks so far flip it to the target class
+ACTIVE_UNTIL = (EFFECT, FLIP)
+
 
 @dataclass
 class AttFindResult:
@@ -69,17 +74,23 @@ def select_for_class(
     image_mask: torch.Tensor,  # [N] bool: images to select on (those not classified as target)
     *,
     num_attributes: int = 8,  # K, the most attributes to return
-    max_image_effect: float = 1.0,  # an image whose accumulated gain reaches this stops counting
+    max_image_effect: float = 1.0,  # EFFECT: an image whose accumulated gain reaches this stops
+    active_until: str = EFFECT,  # when an image stops counting: EFFECT or FLIP
+    base_logits: torch.Tensor | None = None,  # [N, C] the images' own logits; FLIP needs them
 ) -> list[Selection]:
     """Greedy AttFind selection for one target class; returns [(k, d, mean gain)] in pick order.
 
     Each step picks the (d, k) with the largest mean positive logit gain for `target` over the
-    images still "active" (accumulated gain from earlier picks below `max_image_effect`), so later
-    picks explain images the earlier ones did not. Only the picked (d, k) is retired; the other
-    direction of k stays eligible. The score is the mean over the active images at the time of
-    the pick. Stops early, returning fewer than K, when no image is active any more (the official
-    code would take the argmax of NaN there) or when no remaining pair has a positive mean gain.
-    Ties go to the lowest flat index j = d * S + k.
+    images still "active", so later picks explain images the earlier ones did not. Active means
+    (EFFECT, the official rule) an accumulated gain from earlier picks below `max_image_effect`,
+    or (FLIP) base logits plus the summed effects of the earlier picks, on every class, not yet
+    classified as `target`: an image one strong coordinate moves by a logit but does not flip
+    keeps asking for more, which a decision that needs two factors changed at once requires.
+    Only the picked (d, k) is retired; the other direction of k stays eligible. The score is the
+    mean over the active images at the time of the pick. Stops early, returning fewer than K,
+    when no image is active any more (the official code would take the argmax of NaN there) or
+    when no remaining pair has a positive mean gain. Ties go to the lowest flat index
+    j = d * S + k.
     """
     _check_effects(effects)
     num_images, _, num_coords, num_classes = effects.shape
@@ -90,15 +101,34 @@ def select_for_class(
             f"image_mask must be a bool tensor of shape [{num_images}], "
             f"got {image_mask.dtype} {list(image_mask.shape)}"
         )
+    if active_until not in ACTIVE_UNTIL:
+        raise InvalidArgumentError(f"active_until {active_until!r} not in {ACTIVE_UNTIL}")
+    if active_until == FLIP and (
+        base_logits is None or base_logits.shape != (num_images, num_classes)
+    ):
+        got = None if base_logits is None else list(base_logits.shape)
+        raise InvalidArgumentError(
+            f"active_until={FLIP!r} needs base_logits of shape [{num_images}, {num_classes}], "
+            f"got {got}"
+        )
 
+    mask = image_mask.to(effects.device)
     # float64 so that tied columns stay exactly tied and long sums do not drift.
-    gains = effects[image_mask.to(effects.device), :, :, target].to(torch.float64)
-    gains = gains.clamp_min(0).reshape(gains.shape[0], 2 * num_coords)  # [n, 2S], j = d*S + k
+    picked = effects[mask].to(torch.float64)  # [n, 2, S, C]
+    gains = picked[..., target].clamp_min(0).reshape(picked.shape[0], 2 * num_coords)  # j = d*S+k
     accumulated = torch.zeros(gains.shape[0], dtype=torch.float64, device=gains.device)
+    edited = None  # FLIP: [n, C] base logits plus the picks' effects
+    if active_until == FLIP:
+        assert base_logits is not None
+        edited = base_logits.to(device=effects.device, dtype=torch.float64)[mask]
+        picked = picked.reshape(picked.shape[0], 2 * num_coords, num_classes)
 
     chosen: list[Selection] = []
     while len(chosen) < num_attributes:
-        active = accumulated < max_image_effect
+        if edited is None:
+            active = accumulated < max_image_effect
+        else:
+            active = edited.argmax(dim=1) != target
         if not bool(active.any()):
             break
         means = gains[active].mean(dim=0)  # [2S]
@@ -109,6 +139,8 @@ def select_for_class(
         j = int(torch.nonzero(means == best)[0, 0].item())
         chosen.append((j % num_coords, j // num_coords, float(best.item())))
         accumulated += gains[:, j]
+        if edited is not None:
+            edited += picked[:, j]
         gains[:, j] = 0
     return chosen
 
@@ -156,6 +188,8 @@ def find_attributes(
     max_image_effect: float = 1.0,
     unstable_threshold: float = 2.0,
     unstable_max_count: int = 750,
+    active_until: str = EFFECT,  # see select_for_class
+    base_logits: torch.Tensor | None = None,  # [N, C]; FLIP needs them
 ) -> AttFindResult:
     """Run AttFind on a precomputed effects tensor.
 
@@ -164,7 +198,8 @@ def find_attributes(
     images predicted as another class. For two classes, class 0 gets the combined
     "class 1 -> class 0" ranking cut to `num_attributes`, and class 1 the same coordinates in the
     same order with the directions reversed, each scored by its mean class 1 logit gain over all
-    images. For more classes each class gets its own one-vs-rest selection.
+    images. For more classes each class gets its own one-vs-rest selection. `active_until`
+    (EFFECT, the official rule, or FLIP) says when an image stops counting in the selections.
     """
     _check_effects(effects)
     num_images = effects.shape[0]
@@ -189,6 +224,8 @@ def find_attributes(
             predicted != c,
             num_attributes=num_attributes,
             max_image_effect=max_image_effect,
+            active_until=active_until,
+            base_logits=base_logits,
         )
         for c in range(num_classes)
     }
