@@ -161,6 +161,11 @@ def test_num_candidates_within_the_cap(engine):
         engine.options(mode="image", num_candidates=100000)
     with pytest.raises(InvalidArgumentError, match=r"mode 'pixels' unknown"):
         engine.options(mode="pixels")
+    # Options, the transports and the server settings share one rule: any case, named in full.
+    assert ExplainOptions(mode="IMAGE").mode == IMAGE
+    for bad in ("", "img", None):
+        with pytest.raises(InvalidArgumentError, match=r"unknown; expected one of \['catalog'"):
+            ExplainOptions(mode=bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="num_candidates 'many' is not an integer"):
         engine.options(num_candidates="many")
     # The library call meets the same cap as a request.

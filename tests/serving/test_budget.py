@@ -101,6 +101,26 @@ def test_oversized_images_are_refused_cheaply_by_the_server(make_server):
     assert s.server.service.decode_budget.in_use == 0
 
 
+def test_the_server_reads_an_image_header_once(make_server, monkeypatch):
+    """The size read for the pixel cap is handed to the decode, which does not read it again."""
+    import stylex.data.decode as decode_module
+
+    reads = []
+    real = decode_module.image_pixels
+
+    def counting(data, *args):
+        reads.append(len(data))
+        return real(data, *args)
+
+    monkeypatch.setattr(service_module, "image_pixels", counting)
+    monkeypatch.setattr(decode_module, "image_pixels", counting)
+    s = make_server(max_image_pixels=256 * 256, decode_budget_pixels=2 * 256 * 256)
+    image = _photo(64)
+    with ExplainClient(s.address, timeout=30) as c:
+        assert len(c.explain(image, top_k=1, image_format="none")["attributes"]) == 1
+    assert reads == [len(image)]
+
+
 def test_concurrent_decodes_stay_within_the_budget(make_server, monkeypatch):
     """24 clients at once, each a 200 x 200 image; the budget fits two: never more decode."""
     decoding = 0

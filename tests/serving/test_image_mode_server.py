@@ -250,7 +250,7 @@ def test_server_defaults_override_the_models(images):
                 c.explain(images[0], mode="image", num_candidates=13)
     finally:
         server.stop()
-    with pytest.raises(ConfigError, match="default_mode 'pixels'"):
+    with pytest.raises(ConfigError, match="default_mode: mode 'pixels' unknown"):
         ServeConfig(default_mode="pixels")
     env = {"STYLEX_NUM_CANDIDATES": "9", "STYLEX_DEFAULT_MODE": "image"}
     assert ServeConfig.from_env(env).explain_defaults == {"mode": "image", "num_candidates": 9}

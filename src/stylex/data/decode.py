@@ -68,6 +68,8 @@ def decode_image_bytes(
     resolution: int,
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     max_bytes: int = MAX_IMAGE_BYTES,
+    size: tuple[int, int] | None = None,  # (width, height) the caller already read with
+    # `image_pixels`: the header is then not read again
 ) -> torch.Tensor:
     """A request's encoded image -> x [3,R,R] in [-1, 1]. InvalidArgumentError names what is
     wrong (not an image, truncated, over the pixel cap); ResourceExhaustedError when the
@@ -78,7 +80,7 @@ def decode_image_bytes(
         raise ResourceExhaustedError(
             f"image of {len(data)} bytes is larger than the limit of {max_bytes} bytes"
         )
-    return _decode(bytes(data), resolution, max_pixels, "the image")
+    return _decode(bytes(data), resolution, max_pixels, "the image", size)
 
 
 def load_image(
@@ -111,8 +113,10 @@ def load_image_bytes(
         raise DataError(str(e)) from None
 
 
-def _decode(data: bytes, resolution: int, max_pixels: int, what: str) -> torch.Tensor:
-    check_pixels(image_pixels(data, what), max_pixels, what)
+def _decode(
+    data: bytes, resolution: int, max_pixels: int, what: str, size: tuple[int, int] | None = None
+) -> torch.Tensor:
+    check_pixels(image_pixels(data, what) if size is None else size, max_pixels, what)
     if data.startswith(_PNG_SIGNATURE):
         _check_png_complete(data, what)
     try:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from stylex.data.decode import DEFAULT_MAX_IMAGE_PIXELS
-from stylex.errors import ConfigError
-from stylex.explain.single.options import MODES
+from stylex.errors import ConfigError, InvalidArgumentError
+from stylex.explain.single.options import check_mode
 from stylex.runtime.model_dir import PRECISIONS
 
 MiB = 1024 * 1024
@@ -59,8 +59,11 @@ class ServeConfig:
             )
         if self.decode_wait_s < 0:
             raise ConfigError(f"decode_wait_s must be >= 0, got {self.decode_wait_s}")
-        if self.default_mode not in ("", *MODES):
-            raise ConfigError(f"default_mode {self.default_mode!r}: expected one of {list(MODES)}")
+        if self.default_mode:
+            try:
+                object.__setattr__(self, "default_mode", check_mode(self.default_mode))
+            except InvalidArgumentError as e:
+                raise ConfigError(f"default_mode: {e}") from None
         for name in ("num_candidates", "max_candidates"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

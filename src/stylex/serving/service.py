@@ -212,7 +212,7 @@ class ExplainService:
         pixels = check_pixels(size, cap)
         async with self.decode_budget.reserve(pixels, deadline):
             t0 = time.perf_counter()
-            x = await asyncio.to_thread(decode_image_bytes, data, resolution, cap)
+            x = await asyncio.to_thread(decode_image_bytes, data, resolution, cap, size=size)
             self._stage("decode", t0)
         return x
 

@@ -53,8 +53,7 @@ class ExplainOptions:
     num_candidates: int = DEFAULT_NUM_CANDIDATES  # IMAGE mode: edits evaluated exactly
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InvalidArgumentError(f"mode {self.mode!r} unknown; expected one of {list(MODES)}")
+        object.__setattr__(self, "mode", check_mode(self.mode))
         if isinstance(self.num_candidates, bool) or not isinstance(self.num_candidates, int):
             raise InvalidArgumentError(f"num_candidates {self.num_candidates!r} is not an integer")
         if self.num_candidates < 1:
@@ -114,13 +113,19 @@ def _integer(name: str, value: int | str | None, default: int) -> int:
     return value  # type and range checked by ExplainOptions
 
 
-def parse_mode(value: str | None, default: str = CATALOG) -> str:
-    """A user's mode ("catalog" | "image", any case; None or "": `default`) -> a mode."""
-    if value is None or value == "":
-        return default
+def check_mode(value: object) -> str:
+    """A mode ("catalog" | "image", any case) -> its name; InvalidArgumentError otherwise. The
+    one statement of the rule: options, the transports and the server's settings ask it."""
     if not isinstance(value, str) or value.lower() not in MODES:
         raise InvalidArgumentError(f"mode {value!r} unknown; expected one of {list(MODES)}")
     return value.lower()
+
+
+def parse_mode(value: str | None, default: str = CATALOG) -> str:
+    """A user's mode (None or "": `default`) -> a mode."""
+    if value is None or value == "":
+        return default
+    return check_mode(value)
 
 
 def _shift(value: float | str | None) -> float:
