@@ -22,8 +22,8 @@ from stylex.commands import (
     explain,
     export,
     label,
+    prior,
     report,
-    screen,
     serve,
     train,
     train_classifier,
@@ -32,7 +32,7 @@ from stylex.errors import StylexError
 
 # In the order `stylex --help` lists them.
 COMMANDS: tuple[ModuleType, ...] = (
-    train, train_classifier, attfind, explain, evaluate, label, screen, report, export, archive,
+    train, train_classifier, attfind, explain, evaluate, label, prior, report, export, archive,
     batch, serve, demo,
 )  # fmt: skip
 
@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
-        p = sub.add_parser(command.NAME, help=command.HELP)
+        p = sub.add_parser(
+            command.NAME, help=command.HELP, aliases=getattr(command, "ALIASES", ())
+        )
         command.add_arguments(p)
         p.set_defaults(func=command.run)
     return parser

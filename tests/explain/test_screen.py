@@ -129,7 +129,7 @@ def model_copy(tmp_path):
 
 def test_stylex_screen_writes_a_new_version_with_the_prior(model_copy, capsys):
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model_copy.iterdir()}
-    assert main(["screen", str(model_copy), "--num-images", "3", "--no-progress"]) == 0
+    assert main(["prior", str(model_copy), "--num-images", "3", "--no-progress"]) == 0
     out = json.loads(capsys.readouterr().out)
     new = model_copy.parent / "2"
     assert out["written"] == str(new) and out["num_images"] == 3

@@ -1,5 +1,5 @@
 """New versions of an exported model whose manifest's catalog changes: attribute names
-(`label_model`) or IMAGE mode's screen prior (`screen_model`).
+(`label_model`) or IMAGE mode's screen prior (`prior_model`).
 
 The old version is never touched: the files are copied into the new version's folder and
 checked against the manifest's sha256 again, the manifest records which version and which
@@ -53,7 +53,7 @@ def label_model(
     )  # fmt: skip
 
 
-def screen_model(
+def prior_model(
     model_dir: str | Path,
     prior: ScreenPrior,  # measured on the model (stylex.explain.search.screen)
     *,

@@ -5,7 +5,7 @@ evaluates the best exactly. The prediction misses edits whose effect is not mono
 edit (a small step lowers P(target), the full step raises it): on the shipped model the gradient
 alone put an exact top-5 edit that moves P(target) by >= 0.01 outside its top 32 on a quarter of
 held-out images. The prior fills the other half of the exact evaluations from reference images
-whose every edit was applied exactly once (AttFind's images, or those `stylex screen` measures):
+whose every edit was applied exactly once (AttFind's images, or those `stylex prior` measures):
 per reference image and class, its `top` best edits by the rise of log P(class). For an image,
 the `neighbours` reference images nearest in StyleSpace (coordinates scaled by their standard
 deviation) vote with their best edits toward the target; ties go to the votes of all reference

@@ -1,4 +1,5 @@
-"""`stylex screen`: give an exported model IMAGE mode's screen prior, as a new model version.
+"""`stylex prior`: give an exported model IMAGE mode's screen prior, as a new model version
+(`stylex screen`, its name before, still works).
 
 AttFind writes the prior beside a run's catalog (RUN/screen.npz) from the exact effects it
 measures anyway, and `stylex export` carries it into the model; a model exported without one
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from stylex.errors import InvalidArgumentError
 
-NAME = "screen"
+NAME = "prior"
+ALIASES = ("screen",)  # the name it had; "screen" is the gradient ranking it feeds
 HELP = "measure IMAGE mode's screen prior on an exported model (writes a new version)"
 
 
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     from stylex.explain.search.screen import ScreenPrior, exact_effects
     from stylex.explain.vocabulary.labels import read_labels
-    from stylex.export.relabel import screen_model
+    from stylex.export.relabel import prior_model
     from stylex.runtime import OrtEngine
 
     if args.num_images < 1 or args.batch_size < 1:
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     prior = ScreenPrior.from_effects(effects, base, conv)
     measured_on.update(shift=1.0)
-    written = screen_model(
+    written = prior_model(
         args.model_dir, prior, labels=labels, measured_on=measured_on, version=args.version,
         out=args.out,
     )  # fmt: skip
