@@ -44,9 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
-        p = sub.add_parser(
-            command.NAME, help=command.HELP, aliases=getattr(command, "ALIASES", ())
-        )
+        p = sub.add_parser(command.NAME, help=command.HELP, aliases=getattr(command, "ALIASES", ()))
         command.add_arguments(p)
         p.set_defaults(func=command.run)
     return parser

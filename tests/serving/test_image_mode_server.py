@@ -22,7 +22,7 @@ from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
-from stylex.serving.grpc.oip_codec import _unpack_bytes
+from stylex.serving.oip import unpack_bytes as _unpack_bytes
 from stylex.serving.torchserve.service import TorchServeExplainer
 
 from .conftest import Gate
