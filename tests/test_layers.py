@@ -48,6 +48,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # what serves and what runs jobs never needs evaluation or reports
     "stylex.runtime": ("stylex.training", "stylex.export", "stylex.serving", "stylex.batch",
                        "stylex.demo", *OFFLINE),
+    # the transports stand side by side over the service; the server assembles both
+    "stylex.serving.grpc": ("stylex.serving.http", "stylex.serving.server"),
+    "stylex.serving.http": ("stylex.serving.grpc", "stylex.serving.server"),
     "stylex.serving": ("stylex.training", "stylex.export", "stylex.batch", "stylex.demo", *OFFLINE),
     "stylex.batch": ("stylex.training", "stylex.export", "stylex.serving", "stylex.demo", *OFFLINE),
     "stylex.demo": ("stylex.training", "stylex.export", "stylex.batch"),

@@ -52,6 +52,23 @@ def start_server(
     to a `--port-file`, so none is picked here and raced for); return the process and its
     address once health says SERVING. Raises UnavailableError, the process stopped, if it
     exits or is not SERVING within `timeout_s`."""
+    proc, addresses = _start(model_dir, extra_args, timeout_s, quiet)
+    return proc, addresses[0]
+
+
+def start_server_with_http(
+    model_dir: str | Path, extra_args: Sequence[str] = (), *, timeout_s: float = 180.0,
+    quiet: bool = False,
+) -> tuple[subprocess.Popen, str, str]:  # fmt: skip
+    """`start_server` with HTTP on a port of its own choosing too: (process, gRPC address,
+    HTTP address)."""
+    proc, addresses = _start(model_dir, [*extra_args, "--http-port", "0"], timeout_s, quiet)
+    return proc, addresses[0], addresses[1]
+
+
+def _start(
+    model_dir: str | Path, extra_args: Sequence[str], timeout_s: float, quiet: bool
+) -> tuple[subprocess.Popen, list[str]]:
     from stylex.serving.client import ExplainClient
 
     with tempfile.TemporaryDirectory(prefix="stylex-serve-") as tmp:
@@ -69,18 +86,18 @@ def start_server(
                 if time.monotonic() > deadline:
                     raise UnavailableError(f"the server was not listening after {timeout_s:.0f} s")
                 time.sleep(0.1)
-            address = port_file.read_text().strip()
-            with ExplainClient(address, timeout=2.0) as client:
+            addresses = port_file.read_text().splitlines()  # gRPC first, then HTTP if on
+            with ExplainClient(addresses[0], timeout=2.0) as client:
                 while time.monotonic() < deadline:
                     _check_running(proc)
                     try:
                         if client.health() == "SERVING":
-                            return proc, address
+                            return proc, addresses
                     except StylexError:
                         pass
                     time.sleep(0.3)
             raise UnavailableError(
-                f"the server at {address} was not SERVING after {timeout_s:.0f} s"
+                f"the server at {addresses[0]} was not SERVING after {timeout_s:.0f} s"
             )
         except BaseException:
             stop_server(proc)

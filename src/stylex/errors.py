@@ -1,4 +1,5 @@
-"""Typed errors. Each carries the gRPC status it maps to and the CLI exit code it ends with.
+"""Typed errors. Each carries the gRPC status and the HTTP status it maps to, and the CLI exit
+code it ends with.
 
 Messages name the bad value and what was expected; the CLI prints them as one line.
 """
@@ -8,6 +9,7 @@ class StylexError(Exception):
     """Base class of every error stylex raises on purpose."""
 
     grpc_status = "INTERNAL"
+    http_status = 500
     exit_code = 1
 
 
@@ -15,6 +17,7 @@ class InvalidArgumentError(StylexError):
     """The caller gave a value stylex cannot use (bad option, bad file, bad shape)."""
 
     grpc_status = "INVALID_ARGUMENT"
+    http_status = 400
     exit_code = 2
 
 
@@ -34,17 +37,31 @@ class CheckpointError(InvalidArgumentError):
     """A run directory or checkpoint is missing, corrupt or from another configuration."""
 
 
+class ImageTooLargeError(InvalidArgumentError):
+    """An image has more pixels than the server decodes (HTTP 413; gRPC INVALID_ARGUMENT)."""
+
+    http_status = 413
+
+
 class ResourceExhaustedError(StylexError):
     """Too much work queued or a payload too large."""
 
     grpc_status = "RESOURCE_EXHAUSTED"
+    http_status = 429
     exit_code = 3
+
+
+class PayloadTooLargeError(ResourceExhaustedError):
+    """A request or an image has more bytes than the server accepts (HTTP 413)."""
+
+    http_status = 413
 
 
 class UnavailableError(StylexError):
     """The model is not loaded yet or the service is draining."""
 
     grpc_status = "UNAVAILABLE"
+    http_status = 503
     exit_code = 4
 
 

@@ -100,7 +100,7 @@ def test_images_are_encoded_beside_the_batch_thread(client, images, monkeypatch)
 
 
 def test_the_protocol_document_states_the_oip_outputs_of_the_code():
-    """protos/README.md's OIP table lists exactly `oip_codec.OUTPUTS`: names, types, shapes."""
+    """protos/README.md's OIP table lists exactly `serving.oip.OUTPUTS`: names, types, shapes."""
     from pathlib import Path
 
     readme = Path(__file__).parents[2] / "protos" / "README.md"

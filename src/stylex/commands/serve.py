@@ -1,11 +1,12 @@
-"""`stylex serve`: serve explanations over gRPC (stylex.v1 + OIP v2)."""
+"""`stylex serve`: serve explanations over gRPC (stylex.v1 + OIP v2), and over HTTP (OIP v2
+REST + /v1/explain) with --http-port."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "serve"
-HELP = "serve explanations over gRPC (stylex.v1 + OIP v2)"
+HELP = "serve explanations over gRPC (stylex.v1 + OIP v2) and HTTP (OIP REST, /v1/explain)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,6 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--port-file",
         help="once listening, write HOST:PORT (the bound port; with --address HOST:0) here",
     )
+    p.add_argument(
+        "--http-port", type=int,
+        help="also serve HTTP (OIP v2 REST, /v1/explain) on this port of --address's host; "
+        "0 = any free port (the port file's second line names it); default off",
+    )  # fmt: skip
     p.add_argument("--metrics-port", type=int, help="Prometheus port (default 9090; 0 = off)")
     p.add_argument("--max-batch-size", type=int, help="images per engine call (default 8)")
     p.add_argument("--max-delay-ms", type=float, help="wait to fill a batch (default 5)")
@@ -61,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     keys = (
-        "model_dir", "address", "port_file", "metrics_port", "max_batch_size", "max_delay_ms",
-        "max_queue", "device", "threads", "precision", "grace_s", "drain_delay_s", "tls_cert",
-        "tls_key", "max_image_pixels", "decode_budget_pixels", "decode_wait_s", "default_mode",
-        "num_candidates", "max_candidates",
+        "model_dir", "address", "port_file", "http_port", "metrics_port", "max_batch_size",
+        "max_delay_ms", "max_queue", "device", "threads", "precision", "grace_s",
+        "drain_delay_s", "tls_cert", "tls_key", "max_image_pixels", "decode_budget_pixels",
+        "decode_wait_s", "default_mode", "num_candidates", "max_candidates",
     )  # fmt: skip
     config = ServeConfig.from_env(**{k: getattr(args, k) for k in keys})
     asyncio.run(serve(config))

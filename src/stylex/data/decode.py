@@ -22,7 +22,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from stylex.errors import DataError, InvalidArgumentError, ResourceExhaustedError
+from stylex.errors import (
+    DataError,
+    ImageTooLargeError,
+    InvalidArgumentError,
+    PayloadTooLargeError,
+)
 
 # Formats the folder data set picks up; anything Pillow opens also loads through load_image.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -47,16 +52,16 @@ def image_pixels(data: bytes, what: str = "the image") -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as im:
             return im.size
     except Image.DecompressionBombError as e:  # larger than Pillow's own limit: no size
-        raise InvalidArgumentError(f"{what} is too large to decode ({e})") from None
+        raise ImageTooLargeError(f"{what} is too large to decode ({e})") from None
     except Exception as e:
         raise InvalidArgumentError(_undecodable(what, data, e)) from None
 
 
 def check_pixels(size: tuple[int, int], max_pixels: int, what: str = "the image") -> int:
-    """The decoded pixel count of an image of `size`; InvalidArgumentError over the cap."""
+    """The decoded pixel count of an image of `size`; ImageTooLargeError over the cap."""
     w, h = size
     if w * h > max_pixels:
-        raise InvalidArgumentError(
+        raise ImageTooLargeError(
             f"{what} is {w} x {h} = {w * h:,} pixels, over the cap of {max_pixels:,} pixels per "
             f"image ({PIXELS_FLAG}); send it downscaled"
         )
@@ -77,7 +82,7 @@ def decode_image_bytes(
     if not data:
         raise InvalidArgumentError("image is empty; expected PNG or JPEG bytes")
     if len(data) > max_bytes:
-        raise ResourceExhaustedError(
+        raise PayloadTooLargeError(
             f"image of {len(data)} bytes is larger than the limit of {max_bytes} bytes"
         )
     return _decode(bytes(data), resolution, max_pixels, "the image", size)

@@ -38,6 +38,7 @@ class DeadlineExceeded(StylexError):
     """The request's deadline passed before it was computed; it was dropped."""
 
     grpc_status = "DEADLINE_EXCEEDED"
+    http_status = 504
     exit_code = 5
 
 

@@ -19,6 +19,7 @@ class ServeConfig:
     model_dir: str = ""  # exported model directory; "" = the default model (default_model_dir)
     address: str = "127.0.0.1:50051"  # HOST:PORT to listen on; port 0 = any free port
     port_file: str = ""  # once listening, write "HOST:PORT" (the bound port) to this file
+    http_port: int = -1  # OIP REST + /v1/explain on address's host; 0 = any free port, -1 = off
     metrics_port: int = 9090  # Prometheus /metrics on the loopback; 0 = off
     metrics_address: str = "127.0.0.1"  # where the metrics HTTP server listens
     max_batch_size: int = 8  # images per engine call
@@ -27,7 +28,7 @@ class ServeConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # ONNX Runtime intra-op threads; 0 = the container's CPU limit
     precision: str = "fp32"  # fp32 | fp16 (the model directory's accepted fp16 variant)
-    max_message_bytes: int = 8 * MiB  # largest request; larger ones get RESOURCE_EXHAUSTED
+    max_message_bytes: int = 8 * MiB  # largest request; larger get RESOURCE_EXHAUSTED (HTTP 413)
     max_send_message_bytes: int = 64 * MiB  # largest response (top_k images)
     grace_s: float = 10.0  # seconds in-flight RPCs get to finish on SIGTERM
     drain_delay_s: float = 0.0  # NOT_SERVING this long before refusing new RPCs on SIGTERM
@@ -48,6 +49,8 @@ class ServeConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_delay_ms < 0:
             raise ConfigError(f"max_delay_ms must be >= 0, got {self.max_delay_ms}")
+        if not -1 <= self.http_port < 65536:
+            raise ConfigError(f"http_port {self.http_port} out of range [-1 (off), 65535]")
         if not 0 <= self.metrics_port < 65536:
             raise ConfigError(f"metrics_port {self.metrics_port} out of range [0, 65535]")
         if self.precision not in PRECISIONS:

@@ -1,10 +1,13 @@
-"""The gRPC server: stylex.v1 + Open Inference Protocol v2 + health + reflection on grpc.aio.
+"""The server: stylex.v1 + Open Inference Protocol v2 + health + reflection on grpc.aio, and
+with `http_port` the HTTP transport (`serving.http.app`) in the same event loop, over the same
+service.
 
 Lifecycle: load the model and check all of it (manifest, checksums, ONNX Runtime sessions)
-before the port is bound, so a bad model directory is one clear error and never a listening
-server; then listen with health NOT_SERVING, warm up, and report SERVING. On SIGTERM / SIGINT:
-NOT_SERVING, stop accepting RPCs, give the in-flight ones `grace_s` to finish (the batcher keeps
-running for them), drain the batcher, exit.
+before a port is bound, so a bad model directory is one clear error and never a listening
+server; then listen with health NOT_SERVING (HTTP ready 503), warm up, and report SERVING. On
+SIGTERM / SIGINT: NOT_SERVING and HTTP draining (ready 503, new work 503), stop accepting RPCs,
+give the in-flight ones `grace_s` to finish (the batcher keeps running for them), drain the
+batcher, exit.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pool
@@ -85,7 +89,9 @@ class ExplainServer:
         )
         self.health = health_aio.HealthServicer()
         self.port = 0  # the bound port, after `start`
+        self.http_port = 0  # the bound HTTP port, after `start` (with config.http_port >= 0)
         self._server: grpc.aio.Server | None = None
+        self._http: HttpListener | None = None
 
     async def start(self) -> int:
         """Load and check the model, listen, warm up, then report SERVING. Returns the port."""
@@ -118,15 +124,26 @@ class ExplainServer:
         await server.start()
         self._server = server
         log.info("listening on %s (port %d, tls=%s)", cfg.address, self.port, cfg.tls)
+        host = cfg.address.rsplit(":", 1)[0]
+        try:
+            if cfg.http_port >= 0:
+                self._http = HttpListener(self.service, cfg.max_message_bytes)
+                self.http_port = await self._http.start(host, cfg.http_port, cfg.grace_s)
+                log.info("HTTP on %s:%d", host, self.http_port)
+        except BaseException:
+            await server.stop(0)
+            raise
         if cfg.port_file:  # for a parent that asked for port 0 (atomic: whole or absent)
-            host = cfg.address.rsplit(":", 1)[0]
-            write_bytes(cfg.port_file, f"{host}:{self.port}\n".encode())
+            lines = [f"{host}:{self.port}"] + ([f"{host}:{self.http_port}"] if self._http else [])
+            write_bytes(cfg.port_file, "".join(line + "\n" for line in lines).encode())
         try:
             if cfg.metrics_port:
                 self.metrics.start_http_server(cfg.metrics_port, cfg.metrics_address)
             await self.service.start()
         except BaseException:
             await server.stop(0)  # a failed start leaves no server behind
+            if self._http is not None:
+                await self._http.stop()
             raise
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         return self.port
@@ -152,17 +169,53 @@ class ExplainServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """NOT_SERVING, refuse new RPCs, let in-flight ones finish, drain the batcher."""
         await self.health.enter_graceful_shutdown()  # NOT_SERVING from here on
+        if self._http is not None:
+            self._http.api.draining = True  # ready 503, new work 503
         if self.config.drain_delay_s > 0:
             # Load balancers and probes see NOT_SERVING and stop sending before we refuse.
             await asyncio.sleep(self.config.drain_delay_s)
+        grace = self.config.grace_s if grace_s is None else grace_s
+        stops = []
         if self._server is not None:
-            grace = self.config.grace_s if grace_s is None else grace_s
-            await self._server.stop(grace)
+            stops.append(self._server.stop(grace))
+        if self._http is not None:
+            stops.append(self._http.stop(grace))
+        await asyncio.gather(*stops)  # in-flight requests of both transports get the grace
         await self.service.stop(drain=True)
 
     async def wait_for_termination(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
+
+
+class HttpListener:
+    """The HTTP transport's aiohttp site on the running loop."""
+
+    def __init__(self, service: ExplainService, max_body_bytes: int) -> None:
+        from stylex.serving.http.app import HttpApi
+
+        self.api = HttpApi(service, max_body_bytes)
+        self._runner: Any = None
+
+    async def start(self, host: str, port: int, grace_s: float) -> int:
+        from aiohttp import web
+
+        runner = web.AppRunner(self.api.application(), access_log=None, shutdown_timeout=grace_s)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as e:
+            await runner.cleanup()
+            raise ConfigError(f"cannot listen for HTTP on {host}:{port}: {e.strerror}") from None
+        self._runner = runner
+        return int(runner.addresses[0][1])
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop listening; in-flight requests get the runner's shutdown timeout."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
 
 
 def _read(path: str) -> bytes:
@@ -181,7 +234,8 @@ async def serve(config: ServeConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     port = await server.start()
     host = config.address.rsplit(":", 1)[0]
-    print(f"stylex: serving {server.service.model_name} on {host}:{port}", flush=True)
+    http = f", HTTP on {host}:{server.http_port}" if config.http_port >= 0 else ""
+    print(f"stylex: serving {server.service.model_name} on {host}:{port}{http}", flush=True)
     await stop.wait()
     log.info("signal received: draining")
     await server.stop()

@@ -26,7 +26,7 @@ from stylex.data.decode import (
     image_pixels,
 )
 from stylex.data.images import check_image_format
-from stylex.errors import UnavailableError
+from stylex.errors import InvalidArgumentError, UnavailableError
 from stylex.explain.single.explanation import Explanation
 from stylex.explain.single.options import MAX_TOP_K, ExplainOptions
 from stylex.runtime.engine import InferenceEngine
@@ -154,6 +154,19 @@ class ExplainService:
     def _manifest(self) -> dict[str, Any]:
         model = getattr(self.engine, "model", None)
         return getattr(model, "manifest", {}) or {}
+
+    def check_model(self, name: str, version: str = "") -> None:
+        """A request's model name and version ("" for either: this server's) must be what it
+        serves; InvalidArgumentError names both otherwise."""
+        if name and name != self.model_name:
+            raise InvalidArgumentError(
+                f"unknown model {name!r}; this server serves {self.model_name!r}"
+            )
+        if version and version != self.model_version:
+            raise InvalidArgumentError(
+                f"unknown version {version!r} of {name!r}; "
+                f"this server serves version {self.model_version!r}"
+            )
 
     def model_info(self) -> ModelInfo:
         """What the served model is (built once per loaded engine)."""

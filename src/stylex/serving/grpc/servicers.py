@@ -143,7 +143,7 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
 
     async def ModelReady(self, request, context) -> oip.ModelReadyResponse:
         async def work() -> oip.ModelReadyResponse:
-            self._check_model(request.name, request.version)
+            self.service.check_model(request.name, request.version)
             return oip.ModelReadyResponse(ready=self.service.ready)
 
         return await _answer(self.service, "ModelReady", context, work)
@@ -155,14 +155,14 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
 
     async def ModelMetadata(self, request, context) -> oip.ModelMetadataResponse:
         async def work() -> oip.ModelMetadataResponse:
-            self._check_model(request.name, request.version)
+            self.service.check_model(request.name, request.version)
             return oip_codec.metadata(self.service.model_info())
 
         return await _answer(self.service, "ModelMetadata", context, work)
 
     async def ModelInfer(self, request, context) -> oip.ModelInferResponse:
         async def work() -> oip.ModelInferResponse:
-            self._check_model(request.model_name, request.model_version)
+            self.service.check_model(request.model_name, request.model_version)
             info = self.service.model_info()
             options = self.service.options(**oip_codec.parameters(request))
             oip_codec.requested_outputs(request)  # unknown output names fail before any work
@@ -174,16 +174,3 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
             return await asyncio.to_thread(oip_codec.response, request, info, list(exps))
 
         return await _answer(self.service, "ModelInfer", context, work)
-
-    def _check_model(self, name: str, version: str) -> None:
-        from stylex.errors import InvalidArgumentError
-
-        if name and name != self.service.model_name:
-            raise InvalidArgumentError(
-                f"unknown model {name!r}; this server serves {self.service.model_name!r}"
-            )
-        if version and version != self.service.model_version:
-            raise InvalidArgumentError(
-                f"unknown version {version!r} of {name!r}; "
-                f"this server serves version {self.service.model_version!r}"
-            )
