@@ -106,6 +106,19 @@ def test_installed_package_carries_the_torchserve_handler(installed, tmp_path):
     assert Path(out).read_bytes() == (REPO / HANDLER).read_bytes()
 
 
+def test_installed_package_carries_the_explain_page(installed, tmp_path):
+    code = "from stylex.serving.http.app import STATIC\nprint(STATIC)\n"
+    out = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", code],
+        cwd=tmp_path, env=_clean_env(), check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    assert Path(out).is_relative_to(installed)
+    source = REPO / "src" / "stylex" / "serving" / "http" / "static"
+    assert sorted(p.name for p in Path(out).iterdir()) == sorted(p.name for p in source.iterdir())
+    for name in ("index.html", "app.js", "style.css"):
+        assert (Path(out) / name).read_bytes() == (source / name).read_bytes()
+
+
 @pytest.mark.slow
 def test_installed_stylex_serve_reports_serving_on_the_default_model(installed, tmp_path):
     env = {**_clean_env(), "STYLEX_THREADS": "1"}

@@ -8,6 +8,8 @@ batcher, decode budget, deadlines, metrics, drain).
     GET  /v2/models/{name}[/versions/{v}]/ready    200, or 503
     POST /v2/models/{name}[/versions/{v}]/infer    OIP inference (`oip_json`)
     POST /v1/explain                               one image -> the one result layout (JSON)
+    GET  /                                         the explain page (static/, no CDN)
+    GET  /v1/info, /v1/samples/{n}.png             what the page reads: model info, samples
 
 `/v1/explain` takes the image as the body (`Content-Type: image/png` or `image/jpeg`) or as the
 `image` field of a multipart form; options (top_k, target, shift, mode, num_candidates,
@@ -28,6 +30,8 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -47,6 +51,9 @@ log = logging.getLogger(__name__)
 TIMEOUT_HEADER = "Stylex-Timeout-Ms"
 OPTION_FIELDS = ("top_k", "target", "shift", "mode", "num_candidates")
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpeg"}
+STATIC = Path(__file__).parent / "static"
+STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+NUM_SAMPLES = 8  # built-in sample images the page offers
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -72,6 +79,7 @@ class HttpApi:
         self.service = service
         self.max_body_bytes = max_body_bytes
         self.draining = False
+        self._samples: list[bytes] | None = None  # rendered on first request
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body_bytes)
@@ -84,6 +92,10 @@ class HttpApi:
             route.add_get(base + "/ready", self._counted("http:ModelReady", self.model_ready))
             route.add_post(base + "/infer", self._counted("http:ModelInfer", self.infer))
         route.add_post("/v1/explain", self._counted("http:Explain", self.explain))
+        route.add_get("/", self.page)
+        route.add_get("/static/{file}", self.static)
+        route.add_get("/v1/info", self._counted("http:Info", self.model_info))
+        route.add_get("/v1/samples/{n}.png", self._counted("http:Sample", self.sample))
         return app
 
     # --- helpers ---------------------------------------------------------------------------
@@ -166,6 +178,33 @@ class HttpApi:
         self._check_model(request)
         body = {"name": self.service.model_name, "ready": self.is_ready}
         return _json(body, 200 if self.is_ready else 503)
+
+    # --- the page --------------------------------------------------------------------------
+    async def page(self, request: web.Request) -> web.Response:
+        return web.Response(body=(STATIC / "index.html").read_bytes(), content_type="text/html")
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["file"]
+        path = STATIC / name
+        if "/" in name or path.suffix not in STATIC_TYPES or not path.is_file():
+            raise web.HTTPNotFound(text=f"no static file {name!r}")
+        return web.Response(body=path.read_bytes(), content_type=STATIC_TYPES[path.suffix])
+
+    async def model_info(self, request: web.Request) -> web.Response:
+        return _json({**asdict(self.service.model_info()), "num_samples": NUM_SAMPLES})
+
+    async def sample(self, request: web.Request) -> web.Response:
+        raw = request.match_info["n"]
+        if not raw.isdecimal() or not 0 <= int(raw) < NUM_SAMPLES:
+            raise InvalidArgumentError(f"sample {raw!r} unknown; expected 0 to {NUM_SAMPLES - 1}")
+        if self._samples is None:
+            from stylex.serving.http.samples import sample_pngs
+
+            engine = self.service.engine
+            if engine is None:
+                raise UnavailableError("the model is not loaded yet")
+            self._samples = await asyncio.to_thread(sample_pngs, engine, NUM_SAMPLES)
+        return web.Response(body=self._samples[int(raw)], content_type="image/png")
 
     # --- work ------------------------------------------------------------------------------
     async def infer(self, request: web.Request) -> web.Response:
