@@ -20,6 +20,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.k8s import crd_check
+
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 # The oldest Kubernetes the manifests must run on: native gRPC probes are GA since 1.27,
 # backoffLimitPerIndex is on by default (beta) since 1.29.
@@ -60,6 +62,10 @@ def _rel(path: Path) -> str:
 
 
 def _validate(doc: Doc, where: str) -> None:
+    if (doc.get("apiVersion"), doc.get("kind")) in crd_check.ROOTS:  # KServe, Kubeflow
+        problems = crd_check.validate(doc, K8S_VERSION)
+        assert not problems, f"{where}: {doc['kind']}/{doc['metadata']['name']}: {problems}"
+        return
     try:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
     except kubernetes_validate.ValidationError as e:
