@@ -10,13 +10,20 @@ server's RSS before, at its peak and after, and the checks the service is held t
 no server-side error (INTERNAL / UNKNOWN / UNAVAILABLE), peak RSS under baseline + 1 GB, and
 the ordinary requests' p99 under hostile load at most 1.5x their p99 in the control phase.
 
+With --transport http every client speaks HTTP (`POST /v1/explain`, one keep-alive
+connection each), with mixed every other one; an HTTP answer counts under the gRPC status name
+its error body carries ("code"), so the checks are the same.
+
     python bench/soak.py                         # 48 clients, 20 s per phase, shipped model
     python bench/soak.py --clients 16 --seconds 5
+    python bench/soak.py --transport mixed       # half gRPC, half HTTP, same server
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import struct
 import sys
 import threading
@@ -29,7 +36,7 @@ import grpc
 import numpy as np
 import psutil
 
-from stylex.demo import start_server, stop_server
+from stylex.demo import start_server_with_http, stop_server
 from stylex.runtime.model_dir import default_model_dir
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2_grpc as pb_grpc
@@ -82,34 +89,76 @@ class RssWatch:
         self._thread.join()
 
 
-def phase(address: str, kinds: list[str], payloads: dict[str, list[bytes]], seconds: float):
-    """One client thread per entry of `kinds`; each sends its kind's payloads in a loop."""
+class GrpcSender:
+    def __init__(self, address: str) -> None:
+        self.channel = grpc.insecure_channel(address)
+        self.stub = pb_grpc.ExplainServiceStub(self.channel)
+
+    def __call__(self, image: bytes) -> str:
+        req = pb.ExplainRequest(image=image, top_k=5, image_format=pb.IMAGE_FORMAT_NONE)
+        try:
+            self.stub.Explain(req, timeout=30)
+            return "OK"
+        except grpc.RpcError as e:
+            return e.code().name
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class HttpSender:
+    """POST /v1/explain on one keep-alive connection; the answer's gRPC status name."""
+
+    def __init__(self, address: str) -> None:
+        host, port = address.rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def __call__(self, image: bytes) -> str:
+        try:
+            self.conn.request("POST", "/v1/explain?top_k=5&image_format=none", body=image,
+                              headers={"Content-Type": "image/png"})  # fmt: skip
+            resp = self.conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()  # reconnects on the next request
+            return "UNAVAILABLE"
+        if resp.status == 200:
+            return "OK"
+        try:
+            return str(json.loads(body)["code"])
+        except (ValueError, KeyError):
+            return f"HTTP_{resp.status}"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def phase(
+    addresses: dict[str, str], kinds: list[str], payloads: dict[str, list[bytes]],
+    seconds: float, transports: list[str],
+):  # fmt: skip
+    """One client thread per entry of `kinds` (speaking its entry of `transports`); each sends
+    its kind's payloads in a loop."""
     statuses: Counter[tuple[str, str]] = Counter()
     good_ms: list[float] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
 
     def client(kind: str, seed: int) -> None:
-        channel = grpc.insecure_channel(address)
-        stub = pb_grpc.ExplainServiceStub(channel)
+        transport = transports[seed]
+        send = (HttpSender if transport == "http" else GrpcSender)(addresses[transport])
         items = payloads[kind]
         i = seed
         while time.monotonic() < stop_at:
-            req = pb.ExplainRequest(image=items[i % len(items)], top_k=5,
-                                    image_format=pb.IMAGE_FORMAT_NONE)  # fmt: skip
             t0 = time.perf_counter()
-            try:
-                stub.Explain(req, timeout=30)
-                code = "OK"
-            except grpc.RpcError as e:
-                code = e.code().name
+            code = send(items[i % len(items)])
             elapsed = (time.perf_counter() - t0) * 1000
             with lock:
-                statuses[(kind, code)] += 1
+                statuses[(f"{kind}/{transport}", code)] += 1
                 if kind == "ordinary" and code == "OK":
                     good_ms.append(elapsed)
             i += 1
-        channel.close()
+        send.close()
 
     threads = [threading.Thread(target=client, args=(k, s)) for s, k in enumerate(kinds)]
     for t in threads:
@@ -127,7 +176,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="per phase")
     parser.add_argument("--hostile-share", type=float, default=0.25)
     parser.add_argument("--malformed-share", type=float, default=0.0)
+    parser.add_argument("--transport", choices=["grpc", "http", "mixed"], default="grpc")
     args = parser.parse_args()
+    transports = {
+        "grpc": ["grpc"] * args.clients,
+        "http": ["http"] * args.clients,
+        "mixed": [("grpc", "http")[i % 2] for i in range(args.clients)],
+    }[args.transport]
 
     good = sample_pngs(32, 32)
     ordinary = good[0]
@@ -141,27 +196,31 @@ def main() -> int:
     hostile = ["oversized"] * n_big + ["malformed"] * n_bad
     hostile += ["ordinary"] * (args.clients - len(hostile))
 
-    server, address = start_server(args.model, ["--max-queue", str(4 * args.clients)], quiet=True)
+    flags = ["--max-queue", str(4 * args.clients)]
+    server, grpc_address, http_address = start_server_with_http(args.model, flags, quiet=True)
+    addresses = {"grpc": grpc_address, "http": http_address}
     try:
         rss = RssWatch(server.pid)
         big_kb = len(payloads["oversized"][0]) / 1024
-        print(f"model {args.model}; {args.clients} clients; {args.seconds:.0f} s per phase; "
+        print(f"model {args.model}; {args.clients} clients ({args.transport}); "
+              f"{args.seconds:.0f} s per phase; "
               f"oversized PNG {big_kb:.0f} KB (9000 x 9000)")  # fmt: skip
         baseline = rss.now()
         results = {}
         for name, kinds in (("control", ["ordinary"] * args.clients), ("hostile", hostile)):
             rss.reset()
-            results[name] = (*phase(address, kinds, payloads, args.seconds), rss.peak)
+            found = phase(addresses, kinds, payloads, args.seconds, transports)
+            results[name] = (*found, rss.peak)
         after = rss.now()
         rss.stop()
     finally:
         stop_server(server, grace_s=60)
 
     mib = 1 / 2**20
-    print(f"{'phase':<9}{'kind':<11}{'status':<20}{'answers':>8}")
+    print(f"{'phase':<9}{'kind/transport':<20}{'status':<20}{'answers':>8}")
     for name, (statuses, *_rest) in results.items():
         for (kind, code), count in sorted(statuses.items()):
-            print(f"{name:<9}{kind:<11}{code:<20}{count:>8}")
+            print(f"{name:<9}{kind:<20}{code:<20}{count:>8}")
     print(f"{'phase':<9}{'ordinary OK':>12}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MiB':>14}")
     for name, (_, p50, p99, n, peak) in results.items():
         print(f"{name:<9}{n:>12}{p50:>9.1f}{p99:>9.1f}{peak * mib:>14.0f}")

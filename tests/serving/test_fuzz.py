@@ -25,6 +25,7 @@ from stylex.explain.single.options import MAX_NUM_CANDIDATES, explain_options
 from stylex.serving.grpc import codec, oip_codec
 from stylex.serving.grpc.gen.inference import grpc_predict_v2_pb2 as oip
 from stylex.serving.grpc.gen.stylex.v1 import explain_pb2 as pb
+from stylex.serving.http import oip_json
 from stylex.serving.torchserve.requests import decode_request
 
 RES = 16
@@ -219,6 +220,48 @@ def test_oip_inputs(datatype, shape, raw):
         assert isinstance(image, (bytes, torch.Tensor))
 
 
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 40),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.sampled_from(["image", "BYTES", "FP32", "base64"]),
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.sampled_from(
+                                ["name", "datatype", "shape", "data", "parameters", "inputs",
+                                 "outputs", "content_type", "binary_data_size", "binary_data",
+                                 "top_k", "mode", "id"]), inner, max_size=5)),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@FUZZ
+@given(request=json_value, binary=st.binary(max_size=64), header=st.sampled_from([None, "x", "-1"]))
+@example(  # accepted: one base64 PNG in JSON
+    request={"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                         "parameters": {"content_type": "base64"},
+                         "data": [__import__("base64").b64encode(SEEDS[0]).decode()]}]},
+    binary=b"", header=None,
+)  # fmt: skip
+def test_oip_json_requests(request, binary, header):
+    """Any JSON (and bytes after it) is an inference request or a client error, never more."""
+    import json as json_module
+
+    head = json_module.dumps(request).encode()
+    length = header if header is not None else (str(len(head)) if binary else None)
+    try:
+        req = oip_json.infer_request(head + binary, length, RES)
+    except CLIENT_ERRORS:
+        return
+    assert req.outputs and set(req.binary) == {o.name for o in req.outputs}
+    for image in req.images:
+        assert isinstance(image, (bytes, torch.Tensor))
+
+
 json_body = st.dictionaries(st.sampled_from(["image", "top_k"]), st.text(max_size=8))
 torchserve_value = st.one_of(
     st.binary(max_size=64), st.text(max_size=32), st.integers(), st.none(),
@@ -244,3 +287,12 @@ def test_the_fuzzers_reach_both_outcomes():
         assert decode_image_bytes(seed, RES).shape == (3, RES, RES)
     with pytest.raises(InvalidArgumentError):
         decode_image_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, RES)
+    # The OIP JSON fuzzer's example is an accepted request.
+    import base64
+    import json as json_module
+
+    body = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                        "parameters": {"content_type": "base64"},
+                        "data": [base64.b64encode(SEEDS[0]).decode()]}]}  # fmt: skip
+    req = oip_json.infer_request(json_module.dumps(body).encode(), None, RES)
+    assert req.images == [SEEDS[0]]

@@ -319,3 +319,19 @@ def test_http_requests_are_counted_by_status(http_server, images):
     call(http_server, "/v1/explain", images[0], {"Content-Type": "image/png"})
     call(http_server, "/v1/explain?top_k=0", images[0], {"Content-Type": "image/png"})
     assert (count("OK"), count("INVALID_ARGUMENT")) == (ok + 1, bad + 1)
+
+
+def test_random_bodies_get_client_errors_and_the_server_stays_up(http_server, images):
+    """Garbage on every work route: a 4xx JSON error naming the problem, never a 5xx, and the
+    next good request is answered."""
+    rng = np.random.default_rng(0)
+    bodies = [rng.bytes(int(n)) for n in rng.integers(0, 2000, 12)]
+    bodies += [images[0][: len(images[0]) // 2], b"{}", b"[]", b'{"inputs": "x"}']
+    routes = [("/v1/explain", "image/png"), (f"/v2/models/{MODEL}/infer", "application/json")]
+    for body in bodies:
+        for path, ctype in routes:
+            status, _, out = call(http_server, path, body, {"Content-Type": ctype})
+            assert 400 <= status < 500, (path, status, out[:200])
+            assert json.loads(out)["error"]
+    status, _, _ = call(http_server, "/v1/explain", images[0], {"Content-Type": "image/png"})
+    assert status == 200
