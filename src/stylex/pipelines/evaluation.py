@@ -63,13 +63,16 @@ class EvalSettings:
         return self
 
 
-def _lists_from_catalog(catalog: AttributeCatalog) -> dict[int, list[tuple[int, int]]]:
+def catalog_lists(catalog: AttributeCatalog) -> dict[int, list[tuple[int, int]]]:
+    """AttFind's attributes as {class: [(coordinate, direction), ...]}, best first."""
     return {c: [a.key for a in catalog.for_class(c)] for c in range(len(catalog.class_names))}
 
 
-def _baseline_lists(
+def baseline_lists(
     conv: torch.Tensor, probs: torch.Tensor, num_classes: int, k: int, seed: int
 ) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]]]:
+    """The Wu et al. and the random baselines' top-k attributes per class, in the layout of
+    `catalog_lists`, from the held-out images' conv styles and reconstruction probabilities."""
     from stylex.explain.evaluation.baselines import random_baseline, wu_baseline
 
     wu = {
@@ -134,7 +137,7 @@ def _alignment(
     ks = [k for k in (1, 3, 5, 10) if k <= settings.max_k]
     out: dict[str, Any] = {"rule_factors": rule_factors, "probe_scores": scores}
     shares: dict[str, dict[int, float]] = {}
-    for method, lists in (("attfind", _lists_from_catalog(catalog)), ("wu", wu), ("random", rnd)):
+    for method, lists in (("attfind", catalog_lists(catalog)), ("wu", wu), ("random", rnd)):
         # Class 0's list; for binary classifiers the other list is the same coordinates reversed.
         attrs = lists[0][: settings.max_k]
         rows = attribute_factors(ctx.G, probe, styles, catalog.stats, attrs, shift=settings.shift)
@@ -237,11 +240,11 @@ def _explanation_metrics(
 
     num_classes = len(catalog.class_names)
     ks = list(range(1, settings.max_k + 1))
-    wu, rnd = _baseline_lists(
+    wu, rnd = baseline_lists(
         enc.styles.conv.cpu(), enc.probs_rec.cpu(), num_classes, settings.max_k, settings.seed
     )
     flip = {}
-    for method, lists in (("attfind", _lists_from_catalog(catalog)), ("wu", wu), ("random", rnd)):
+    for method, lists in (("attfind", catalog_lists(catalog)), ("wu", wu), ("random", rnd)):
         flip[method] = flip_rate_at_k(
             ctx.G, ctx.C, enc.styles, catalog.stats, lists, enc.predicted, ks=ks,
             shift=settings.shift, probs=enc.probs_rec,
