@@ -57,7 +57,7 @@ def test_fp16_variant_is_checked_and_listed(exported, run_dir):
         same += {c.attribute.key for c in a.counterfactuals} == {
             c.attribute.key for c in b.counterfactuals
         }
-    assert check["same_top_k_set"] == same / 12
+    assert check["same_top_k_set"] == round(same / 12, 4)  # the check keeps 4 decimals
     assert m["variants"]["fp16"]["graphs"] == {
         "encoder": "encoder.fp16.onnx", "style": "style.fp16.onnx",
         "synthesis": "synthesis.fp16.onnx",
@@ -89,7 +89,7 @@ def test_fp16_engine_explains_like_fp32(exported, run_dir):
     assert x16.dtype == torch.float32
     assert 0 < float((x16 - x32).abs().max()) < 0.05  # really half precision, and close
     result = half.compare_explanations(fp32, fp16, images, top_k=5)
-    assert result["same_top_k_set"] >= 5 / 6
+    assert round(result["same_top_k_set"] * result["images"]) >= 5  # 5 of 6 images at least
     assert result["max_abs_prob_diff"] < 1e-2
 
 
