@@ -78,6 +78,27 @@ def make_state(cfg, device: torch.device):
     return build_state(cfg, arch, C, device, DistInfo())
 
 
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The recipe under test and the threads it runs on (shared with train_roofline.py)."""
+    parser.add_argument("--preset", default="cpu32")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=["loss.classifier_swap=1.0"],
+        metavar="KEY=VALUE",
+        help="option overrides, as in stylex train (default: the swapped-conditioning term on)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")
+
+
+def recipe_config(args: argparse.Namespace, device: torch.device):
+    """Set the threads and resolve the configuration that `add_recipe_arguments` describes."""
+    torch.set_num_threads(args.threads)
+    overrides = dict(s.split("=", 1) for s in args.set)
+    overrides["device"] = str(device)
+    return resolve_config(args.preset, overrides)
+
+
 def time_steps(state, steps: list[int], x: torch.Tensor, z: torch.Tensor) -> float:
     """Seconds per step over `steps`."""
     if x.device.type == "cuda":
@@ -92,25 +113,14 @@ def time_steps(state, steps: list[int], x: torch.Tensor, z: torch.Tensor) -> flo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="cpu32")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=["loss.classifier_swap=1.0"],
-        metavar="KEY=VALUE",
-        help="option overrides, as in stylex train (default: the swapped-conditioning term on)",
-    )
+    add_recipe_arguments(parser)
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats per kind")
     parser.add_argument("--cycle", type=int, default=4, help="consecutive steps per timing")
     parser.add_argument("--recipe-steps", type=int, default=24000, help="steps the weights span")
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    overrides = dict(s.split("=", 1) for s in args.set)
-    overrides["device"] = str(device)
-    fast_cfg = resolve_config(args.preset, overrides)
+    fast_cfg = recipe_config(args, device)
     weights = recipe_weights(fast_cfg, args.recipe_steps)
     configs = {"baseline": baseline_config(fast_cfg), "fast": fast_cfg}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
