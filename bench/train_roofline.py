@@ -40,6 +40,7 @@ from train_throughput import (  # the same timed state and options
     add_recipe_arguments,
     make_state,
     recipe_config,
+    time_steps,
 )
 
 
@@ -109,14 +110,8 @@ def main() -> int:
     print(f"torch {torch.__version__}, threads {args.threads}, preset {args.preset}, "
           f"overrides {args.set}, batch {batch}, warm-up step")  # fmt: skip
 
-    for _ in range(3):
-        train_step(state, step, x, z)
-    times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        train_step(state, step, x, z)
-        times.append(time.perf_counter() - t0)
-    step_s = statistics.median(times)
+    time_steps(state, [step] * 3, x, z)  # first steps pay the allocator's and oneDNN's set-up
+    step_s = statistics.median(time_steps(state, [step], x, z) for _ in range(args.steps))
     per_group = counted_flops(state, step, x, z)
     flops = sum(per_group.values())
     peak = matmul_rate()

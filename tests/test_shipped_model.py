@@ -20,16 +20,16 @@ DEPLOYING = [
     "MANIFEST.in",
     "Makefile",
     "src/stylex/commands/demo.py",
-    "tests/test_wheel.py",
     *(str(p.relative_to(REPO)) for p in sorted((REPO / "docker").glob("Dockerfile*"))),
     *(str(p.relative_to(REPO)) for p in sorted((REPO / "k8s").rglob("*.yaml"))),
 ]
-# shapes32/6 in paths, "shapes32" / "6" in Python
-MODEL_PATH = re.compile(r"shapes32[/\"', ]+(\d+)\b")
+NAME = SHIPPED_MODEL.parent.name
+# NAME/6 in paths, "NAME" / "6" in Python
+MODEL_PATH = re.compile(re.escape(NAME) + r"[/\"', ]+(\d+)\b")
 
 
 def _versions(text: str) -> list[tuple[int, str]]:
-    """(line number, version) of every shapes32/N the text names."""
+    """(line number, version) of every NAME/N the text names."""
     out = []
     for number, line in enumerate(text.splitlines(), start=1):
         out += [(number, m.group(1)) for m in MODEL_PATH.finditer(line)]
@@ -48,11 +48,11 @@ def test_every_deploying_file_names_the_shipped_version():
         for number, version in _versions((REPO / name).read_text()):
             named += 1
             if version != shipped:
-                wrong.append(f"{name}:{number} names shapes32/{version}")
-    assert not wrong, f"the shipped model is shapes32/{shipped}, but " + "; ".join(wrong)
+                wrong.append(f"{name}:{number} names {NAME}/{version}")
+    assert not wrong, f"the shipped model is {NAME}/{shipped}, but " + "; ".join(wrong)
     assert named >= 15  # the files above do name it; a pattern that matches nothing fails
 
 
 def test_the_version_pattern_finds_each_spelling():
-    text = 'a/shapes32/7/b\nPath("model_store") / "shapes32" / "8"\ngraft model_store/shapes32/9'
+    text = f'a/{NAME}/7/b\nPath("model_store") / "{NAME}" / "8"\ngraft model_store/{NAME}/9'
     assert _versions(text) == [(1, "7"), (2, "8"), (3, "9")]

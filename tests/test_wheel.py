@@ -15,10 +15,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from stylex.runtime.model_dir import SHIPPED_MODEL
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
 HANDLER = Path("handlers") / "stylex_handler.py"
-SHIPPED = Path("model_store") / "shapes32" / "6"
 
 
 def _copy_build_inputs(dest: Path) -> None:
@@ -27,7 +28,7 @@ def _copy_build_inputs(dest: Path) -> None:
         shutil.copy2(REPO / name, dest / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     shutil.copytree(REPO / "src", dest / "src", ignore=ignore)
-    shutil.copytree(REPO / SHIPPED, dest / SHIPPED)
+    shutil.copytree(REPO / SHIPPED_MODEL, dest / SHIPPED_MODEL)
     (dest / HANDLER).parent.mkdir()
     shutil.copy2(REPO / HANDLER, dest / HANDLER)
 
@@ -86,7 +87,7 @@ def test_installed_package_verifies_its_shipped_model(installed, tmp_path):
     assert Path(found["package"]).is_relative_to(installed)
     assert Path(found["model"]).is_relative_to(installed)
     assert Path(found["model"]).parts[-4:] == ("stylex", "model_store", "shapes32", "6")
-    manifest = json.loads((REPO / SHIPPED / "manifest.json").read_text())
+    manifest = json.loads((REPO / SHIPPED_MODEL / "manifest.json").read_text())
     assert found["files"] == sorted(manifest["files"])
     assert found["graphs"] == {
         g: manifest["files"][manifest["graphs"][g]["file"]]["size_bytes"]
