@@ -13,10 +13,13 @@ from PIL import Image
 from stylex.cli import main
 from stylex.errors import CheckpointError, ConfigError
 from stylex.explain.context import ATTFIND_SEED_OFFSET, load_context, stack_images
+from stylex.explain.evaluation.baselines import wu_baseline
+from stylex.explain.evaluation.metrics import encode
 from stylex.explain.search.effects import EffectEngine
 from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.models import Styles
 from stylex.pipelines.attfind import AttFindSettings, run_attfind
+from stylex.pipelines.evaluation import EvalSettings
 from tests.conftest import TEST_RESOLUTION
 
 NUM_IMAGES = 8
@@ -281,13 +284,23 @@ def test_explain_unreadable_image_and_missing_catalog(trained_run, attfind_run, 
 @pytest.mark.slow
 def test_evaluate_and_report(attfind_run, capsys):
     code = main(["evaluate", str(attfind_run), "--num-images", "24", "--probe-epochs", "1",
-                 "--probe-images", "1000", "--device", "cpu", "--no-progress"])  # fmt: skip
+                 "--probe-images", "1000", "--wu-images", "40", "--device", "cpu",
+                 "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((attfind_run / "metrics.json").read_text())
     for method in ("attfind", "wu", "random"):
         rates = metrics["flip_rate"][method]
         assert set(rates) == {str(k) for k in range(1, 11)}
         assert all(0.0 <= v <= 1.0 for v in rates.values())
+    # Wu's ranking comes from 40 images at AttFind's seed offset, not from the 24 it is scored on.
+    ctx = load_context(attfind_run, "cpu")
+    pool = encode(ctx.G, ctx.E, ctx.C, stack_images(ctx.dataset(None, 40, ATTFIND_SEED_OFFSET), 40))
+    expected = {
+        str(c): [[k, d] for k, d, _ in wu_baseline(pool.styles.conv, pool.probs_rec, c)]
+        for c in range(len(ctx.class_names))
+    }
+    assert metrics["settings"]["wu_images"] == 40
+    assert metrics["baseline_lists"]["wu"] == expected
     fid = metrics["fidelity"]
     assert 0.0 <= fid["agreement"] <= 1.0 and fid["l1"] > 0
     assert metrics["alignment"]["rule_factors"] == ["hue"]
@@ -337,6 +350,12 @@ def test_evaluate_and_report(attfind_run, capsys):
     assert "flip" in html.lower()
     assert "faithfulness" in html and "per_image_success" in html and "minimality" in html
     assert len(list((attfind_run / "report-gifs").glob("*.gif"))) == 4
+
+
+def test_evaluation_settings_refuse_a_negative_wu_pool():
+    with pytest.raises(ConfigError, match="wu_images must be >= 0"):
+        EvalSettings(wu_images=-1).validate()
+    assert EvalSettings(wu_images=0).validate().wu_images == 0
 
 
 def test_more_training_is_not_explained_with_the_old_checkpoints_work(trained_run, tmp_path):

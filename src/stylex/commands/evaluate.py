@@ -17,6 +17,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shift", type=float, default=1.0)
     p.add_argument("--probe-epochs", type=int, help="factor probe training epochs (shapes)")
     p.add_argument("--probe-images", type=int, help="images the factor probe trains on (shapes)")
+    p.add_argument(
+        "--wu-images",
+        type=int,
+        default=1000,
+        help="images the Wu et al. baseline ranks coordinates on, drawn apart from the held-out "
+        "ones (0: rank on the held-out images themselves)",
+    )
     p.add_argument("--probe-dir", help="cache folder of the factor probe (default RUN/probes)")
     p.add_argument(
         "--reconstruction-only",
@@ -36,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     probe = {k: v for k, v in (("probe_epochs", args.probe_epochs),
                                ("probe_images", args.probe_images)) if v is not None}  # fmt: skip
     settings = EvalSettings(num_images=args.num_images, max_k=args.max_k, shift=args.shift,
-                            data=args.data, probe_dir=args.probe_dir, **probe)  # fmt: skip
+                            data=args.data, probe_dir=args.probe_dir,
+                            wu_images=args.wu_images, **probe)  # fmt: skip
     metrics = evaluate_run(
         load_context(args.run_dir, args.device), settings, progress=not args.no_progress,
         reconstruction_only=args.reconstruction_only,

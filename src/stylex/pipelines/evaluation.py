@@ -53,6 +53,9 @@ class EvalSettings:
     seed: int = 0
     probe_dir: str | None = None  # where the factor probe is cached (default RUN/probes); runs
     # of one resolution and data seed can share one probe
+    wu_images: int = 1000  # images the Wu et al. ranking is built from: the run's data at
+    # AttFind's seed offset, never the held-out images it is scored on; 0 ranks on the held-out
+    # images themselves (a noisier and leaky protocol: docs/rules.md, "How Wu is measured")
 
     def validate(self) -> EvalSettings:
         names = ("num_images", "max_k", "success_k", "probe_images", "probe_epochs",
@@ -60,6 +63,9 @@ class EvalSettings:
         for name in names:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.wu_images < 0:
+            raise ConfigError(f"wu_images must be >= 0 (0: the held-out images), got "
+                              f"{self.wu_images}")  # fmt: skip
         return self
 
 
@@ -84,6 +90,20 @@ def baseline_lists(
         for c in range(num_classes)
     }
     return wu, rnd
+
+
+def wu_reference(ctx: RunContext, data: str | None, count: int, held_out):
+    """(conv styles, reconstruction probabilities) that Wu's ranking is built from: `count`
+    images of the held-out images' data set drawn at AttFind's seed offset (the images attribute
+    finding may look at), or the held-out encoding itself when `count` is 0."""
+    from stylex.explain.context import ATTFIND_SEED_OFFSET, stack_images
+    from stylex.explain.evaluation.metrics import encode
+
+    if count == 0:
+        return held_out.styles.conv.cpu(), held_out.probs_rec.cpu()
+    x = stack_images(ctx.dataset(data, count, ATTFIND_SEED_OFFSET), count)
+    pool = encode(ctx.G, ctx.E, ctx.C, x.to(ctx.device), progress=False)
+    return pool.styles.conv.cpu(), pool.probs_rec.cpu()
 
 
 def _load_or_train_probe(ctx: RunContext, settings: EvalSettings, progress: bool):
@@ -240,9 +260,8 @@ def _explanation_metrics(
 
     num_classes = len(catalog.class_names)
     ks = list(range(1, settings.max_k + 1))
-    wu, rnd = baseline_lists(
-        enc.styles.conv.cpu(), enc.probs_rec.cpu(), num_classes, settings.max_k, settings.seed
-    )
+    conv, probs = wu_reference(ctx, settings.data, settings.wu_images, enc)
+    wu, rnd = baseline_lists(conv, probs, num_classes, settings.max_k, settings.seed)
     flip = {}
     for method, lists in (("attfind", catalog_lists(catalog)), ("wu", wu), ("random", rnd)):
         flip[method] = flip_rate_at_k(
@@ -260,6 +279,7 @@ def _explanation_metrics(
     )
     metrics = {
         "flip_rate": flip,
+        "baseline_lists": {"wu": wu, "random": rnd},  # {class: [[coordinate, direction], ...]}
         "per_image_success": success,  # CATALOG mode, as the service explains by default
         "per_image_success_image": success_image,
         "num_attfind_attributes": {c: len(v) for c, v in catalog.classes.items()},
