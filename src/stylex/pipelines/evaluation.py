@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import torch
 
     from stylex.explain.context import RunContext
+    from stylex.explain.evaluation.metrics import Encoded
     from stylex.explain.evaluation.probes import FactorProbe
     from stylex.explain.vocabulary.catalog import AttributeCatalog
 
@@ -92,7 +93,9 @@ def baseline_lists(
     return wu, rnd
 
 
-def wu_reference(ctx: RunContext, data: str | None, count: int, held_out):
+def wu_reference(
+    ctx: RunContext, data: str | None, count: int, held_out: Encoded
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(conv styles, reconstruction probabilities) that Wu's ranking is built from: `count`
     images of the held-out images' data set drawn at AttFind's seed offset (the images attribute
     finding may look at), or the held-out encoding itself when `count` is 0."""
