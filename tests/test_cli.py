@@ -64,6 +64,21 @@ def train_args(tmp_path, classifier: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def test_train_prints_strict_json(capsys, tmp_path, shapes_classifier):
+    # A loss the recipe never logged (no adversarial step in one warm-up step) is null: a NaN
+    # would make the summary unreadable to strict JSON parsers (jq, JavaScript, Go).
+    code, out, err = run_cli(capsys, *train_args(tmp_path, str(shapes_classifier)))
+    assert code == 0, err
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"non-JSON constant {token} in the train summary")
+
+    summary = json.loads(out, parse_constant=refuse)
+    losses = summary["losses"]
+    assert isinstance(losses["rec_l1"]["first"], float)
+    assert losses["G_adv"] == {"first": None, "last": None}
+
+
 def test_missing_classifier_file(capsys, tmp_path):
     code, _, err = run_cli(capsys, *train_args(tmp_path, str(tmp_path / "nope.pt")))
     assert_one_line_error(code, err, "nope.pt")

@@ -359,7 +359,7 @@ def summarize_history(history: list[dict[str, float]], keys: list[str]) -> dict[
     for key in keys:
         values = [row[key] for row in history if key in row and not math.isnan(row[key])]
         out[key] = {
-            "first": values[0] if values else math.nan,
-            "last": values[-1] if values else math.nan,
+            "first": values[0] if values else None,
+            "last": values[-1] if values else None,
         }
     return out
