@@ -1,10 +1,10 @@
 """How much does the Wu et al. baseline's flip rate depend on the images its ranking is built from?
 
-`stylex evaluate` ranks Wu's coordinates on the held-out images it then measures (the images it
-is scored on, at whatever count is asked for), while AttFind selects on its own images (seed
-offset 1000). This prints flip @k on one fixed set of held-out images for AttFind's catalog and
-for Wu lists built from: the held-out images themselves, AttFind's images (first N), and several
-disjoint draws of N images, with the median and range over the draws.
+`stylex evaluate` ranks Wu's coordinates on `--wu-images` images at AttFind's seed offset (1000);
+with `--wu-images 0` on the held-out images it then scores them on. This prints flip @k on one
+fixed set of held-out images for AttFind's catalog and for Wu lists built from: the held-out
+images themselves, AttFind's images (first N, what `--wu-images N` uses), and several disjoint
+draws of N images, with the median and range over the draws.
 
     python bench/wu_sources.py RUN --num-images 200 --sizes 100 250 1000 --draws 5
 """
@@ -22,7 +22,8 @@ from stylex.explain.evaluation.metrics import encode, flip_rate_at_k
 from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.pipelines.evaluation import baseline_lists, catalog_lists
 
-DRAW_SEED_OFFSET = 3000  # draws use offsets 3000, 3001, ...: disjoint from AttFind's and eval's
+DRAW_SEED_OFFSET = 3000  # draw d of size N uses offset 3000 + 100 d + N: apart from AttFind's
+# (1000) and the held-out images' (2000), and from each other for the default sizes and draws
 
 
 def main() -> None:
@@ -70,10 +71,11 @@ def main() -> None:
 
     row("AttFind catalog", flips(catalog_lists(catalog)))
     own = wu_lists(held_out)
-    row(f"Wu, the {args.num_images} held-out images (stylex evaluate)", flips(own), first_of(own))
+    row(f"Wu, the {args.num_images} held-out images (--wu-images 0)", flips(own), first_of(own))
     for size in args.sizes:
         lists = wu_lists(encoded(ATTFIND_SEED_OFFSET, size))
-        row(f"Wu, AttFind's first {size} images", flips(lists), first_of(lists))
+        row(f"Wu, AttFind's first {size} images (--wu-images {size})", flips(lists),
+            first_of(lists))  # fmt: skip
         per_draw = []
         for d in range(args.draws):
             lists = wu_lists(encoded(DRAW_SEED_OFFSET + 100 * d + size, size))
