@@ -95,6 +95,64 @@ def test_label_errors_name_the_problem(model_copy, capsys):
     assert sorted(p.name for p in model_copy.parent.iterdir()) == ["3"]
 
 
+def test_rename_a_models_classes(model_copy, capsys):
+    """--class-names: a new version whose classes (manifest, catalog, classifier section) carry
+    the new names, in output order; everything else, the files included, stays."""
+    old = read_model_dir(model_copy)
+    first = old.catalog.for_class("red")[0]
+    argv = ["label", str(model_copy), "--class-names", " grey ", "crimson",
+            "--set", f"{first.index}:max=hue toward red"]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    new = model_copy.parent / "4"
+    assert out == {"written": str(new), "labelled": 1, "class_names": ["grey", "crimson"]}
+    model = read_model_dir(new)
+    m = model.manifest
+    assert model.class_names == m["catalog"]["class_names"] == ["grey", "crimson"]
+    assert m["classifier"]["class_names"] == ["grey", "crimson"]
+    assert m["classifier"]["preprocessing"]["class_names"] == ["grey", "crimson"]
+    assert m["renamed_classes"] == {"not_red": "grey", "red": "crimson"}
+    assert m["classes_renamed_from"]["version"] == m["labelled_from"]["version"] == "3"
+    assert m["provenance"] == old.manifest["provenance"]  # what the data called them
+    assert m["files"] == old.manifest["files"]
+    renamed = model.catalog.for_class("crimson")
+    assert [a.key for a in renamed] == [a.key for a in old.catalog.for_class("red")]
+    assert renamed[0].label == "hue toward red"
+    assert [a.key for a in model.catalog.for_class(0)] == [
+        a.key for a in old.catalog.for_class("not_red")
+    ]
+
+    # Served under the new names, with the same decision as before.
+    x = torch.zeros(2, 3, 32, 32)
+    x[1, 0] = 1.0  # a red image
+    before = OrtEngine.load(model_copy, device="cpu", intra_op_threads=1)
+    after = OrtEngine.load(new, device="cpu", intra_op_threads=1)
+    assert after.class_names == ["grey", "crimson"]
+    assert torch.equal(after.classify(x), before.classify(x))
+    (exp,) = after.explain_batch([x[0]], after.options(target="crimson", top_k=10))
+    labelled = {cf.attribute.key: cf.attribute.label for cf in exp.counterfactuals}
+    assert labelled[(first.index, 1)] == "hue toward red"
+    with pytest.raises(Exception, match="unknown class 'red'"):
+        after.options(target="red")
+
+
+def test_rename_classes_errors_name_the_problem(model_copy, capsys, trained_run, tmp_path):
+    for argv, fragment in [
+        (["--class-names", "a"], "1 class name(s) given, the model has 2 classes"),
+        (["--class-names", "a", "b", "c"], "3 class name(s) given"),
+        (["--class-names", "a", "a"], "repeat a name"),
+        (["--class-names", "a", " "], "are not valid: expected non-empty printable text"),
+        (["--class-names", "a", "b\nc"], "are not valid"),
+    ]:
+        assert main(["label", str(model_copy), *argv]) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and "Traceback" not in err, (argv, err)
+    assert sorted(p.name for p in model_copy.parent.iterdir()) == ["3"]
+    run = attfind_run(trained_run, tmp_path)
+    assert main(["label", str(run), "--class-names", "a", "b"]) == 2
+    assert "--class-names are for model directories" in capsys.readouterr().err
+
+
 def test_label_a_run_and_accept_suggestions(trained_run, tmp_path, capsys):
     run = attfind_run(trained_run, tmp_path)
     catalog = AttributeCatalog.load(run)

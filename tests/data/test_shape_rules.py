@@ -21,6 +21,8 @@ def _hand_labels(name, t):
         return (shape == SHAPES.index("triangle")) | (shape == SHAPES.index("star"))
     if name == "big_and_striped":
         return (t["size"] > 0.5) & (t["stripes"] == 1)
+    if name == "light_bg":
+        return t["bg"] > 0.3
     if name == "shape":
         return shape
     if name == "hue3":
@@ -47,6 +49,16 @@ def test_rule_factors():
     assert RULES["hue_red"].factors == ["hue"]
     assert RULES["big_and_striped"].factors == ["size", "stripes"]
     assert RULES["shape"].class_names == list(SHAPES)
+    # The shipped model was trained on the condition `bg>0.3`: the same labels, other names.
+    from stylex.data.shape_rules import resolve_rule
+
+    table = ShapesDataset(16, num_images=300, seed=3).factor_table()
+    condition = resolve_rule("bg>0.3")
+    np.testing.assert_array_equal(condition.labels(table), RULES["light_bg"].labels(table))
+    assert (condition.class_names, RULES["light_bg"].class_names) == (
+        ["false", "true"],
+        ["dark_bg", "light_bg"],
+    )
     assert DEFAULT_RULE in RULES and len(RULES[DEFAULT_RULE].class_names) == 2
 
 

@@ -1,4 +1,5 @@
-"""`stylex label`: human names for attributes, in a run's catalog or a new model version."""
+"""`stylex label`: human names for attributes, in a run's catalog or a new model version, and
+for a model's classes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from stylex.errors import InvalidArgumentError
 
 NAME = "label"
 HELP = "name attributes (a run's attributes.json, or a new version of an exported model)"
+CLASS_NAMES_HELP = (
+    "model: rename its classes, one name per class in the classifier's output order, e.g. "
+    "--class-names dark_bg light_bg for a condition rule's false/true"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--suggested", nargs="?", const="", metavar="METRICS",
         help="accept the names `stylex evaluate` suggested (default: TARGET/metrics.json)",
     )  # fmt: skip
+    p.add_argument("--class-names", nargs="+", metavar="NAME", help=CLASS_NAMES_HELP)
     p.add_argument("--version", help="model: the new version (default: the next number)")
     p.add_argument("--out", help="model: the new version's folder (default: beside the old)")
 
@@ -42,15 +48,25 @@ def run(args: argparse.Namespace) -> int:
     if args.names:
         labels.update(read_labels(args.names))
     labels.update(parse_assignment(text) for text in args.set)
-    if not labels:
-        raise InvalidArgumentError("no names given: use --set, --names or --suggested")
+    if not labels and not args.class_names:
+        raise InvalidArgumentError(
+            "no names given: use --set, --names or --suggested (or --class-names for a model)"
+        )
     if (target / MANIFEST_NAME).is_file():
-        from stylex.export.relabel import label_model
+        from stylex.export.relabel import label_model, rename_classes_model
 
-        written = label_model(target, labels, version=args.version, out=args.out)
+        if args.class_names:
+            written = rename_classes_model(
+                target, args.class_names, labels=labels, version=args.version, out=args.out
+            )
+        else:
+            written = label_model(target, labels, version=args.version, out=args.out)
     elif (target / CATALOG_NAME).is_file():
-        if args.version or args.out:
-            raise InvalidArgumentError("--version and --out are for model directories")
+        if args.version or args.out or args.class_names:
+            raise InvalidArgumentError(
+                "--version, --out and --class-names are for model directories: export the run "
+                "first (`stylex export`), then rename its classes"
+            )
         catalog = apply_labels(AttributeCatalog.load(target), labels)
         written = target / CATALOG_NAME
         catalog.save(written)  # atomic: a reader sees the old catalog or the new one
@@ -58,5 +74,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(
             f"{target} holds neither {MANIFEST_NAME} (a model) nor {CATALOG_NAME} (a run)"
         )
-    print(json.dumps({"written": str(written), "labelled": len(labels)}, indent=2))
+    summary = {"written": str(written), "labelled": len(labels)}
+    if args.class_names:
+        summary["class_names"] = [n.strip() for n in args.class_names]
+    print(json.dumps(summary, indent=2))
     return 0

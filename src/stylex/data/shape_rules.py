@@ -63,6 +63,8 @@ RULES: dict[str, Rule] = {
     "big_and_striped": _condition_rule(
         "big_and_striped", "size > 0.5 and stripes == 1", ["other", "big_and_striped"]
     ),
+    # The background's grey level is uniform in BG_RANGE = (0, 0.6): half and half.
+    "light_bg": _condition_rule("light_bg", "bg > 0.3", ["dark_bg", "light_bg"]),
     "shape": Rule("shape", "class = shape", list(SHAPES), ["shape"], _shape),
     "hue3": Rule(
         "hue3",

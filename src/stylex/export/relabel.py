@@ -1,5 +1,6 @@
 """New versions of an exported model whose manifest's catalog changes: attribute names
-(`label_model`) or IMAGE mode's screen prior (`prior_model`).
+(`label_model`), IMAGE mode's screen prior (`prior_model`) or the classes' names
+(`rename_classes_model`).
 
 The old version is never touched: the files are copied into the new version's folder and
 checked against the manifest's sha256 again, the manifest records which version and which
@@ -18,7 +19,7 @@ from typing import Any
 
 from stylex.errors import InvalidArgumentError
 from stylex.explain.search.screen import ScreenPrior
-from stylex.explain.vocabulary.labels import Key, apply_labels
+from stylex.explain.vocabulary.labels import MAX_LABEL_CHARS, Key, apply_labels
 from stylex.export.versions import check_name, new_version_dir
 from stylex.fileio import write_json
 from stylex.rundir import SCREEN_FILE
@@ -81,6 +82,60 @@ def prior_model(
     return derive_model(
         model_dir, change, records, version=version, out=out, extra_files={SCREEN_FILE: data}
     )
+
+
+def rename_classes_model(
+    model_dir: str | Path,
+    class_names: list[str],  # new names, in the classifier's output order
+    *,
+    labels: dict[Key, str] | None = None,  # attribute names too, in the same new version
+    version: str | None = None,
+    out: str | Path | None = None,
+) -> Path:
+    """Write a new version of `model_dir` whose classes are called `class_names`; return its
+    folder. Only names change: output order, catalog entries and files stay as they were. The
+    manifest maps old to new names under "renamed_classes"; the training provenance keeps the
+    names the data had, and evaluation.json (if any) the names it was measured under."""
+
+    def change(model: ModelDir, manifest: dict[str, Any]) -> None:
+        old = model.class_names
+        new = check_class_names(class_names, len(old))
+        if labels:  # first: it finds the catalog's entries under the old names
+            _set_labels(model, manifest, labels)
+        mapping = dict(zip(old, new, strict=True))
+        manifest["class_names"] = new
+        manifest["num_classes"] = len(new)
+        catalog = manifest["catalog"]
+        catalog["class_names"] = new
+        catalog["classes"] = {mapping[name]: attrs for name, attrs in catalog["classes"].items()}
+        classifier = manifest.get("classifier")
+        if isinstance(classifier, dict):
+            for section in (classifier, classifier.get("preprocessing")):
+                if isinstance(section, dict) and "class_names" in section:
+                    section["class_names"] = new
+        manifest["renamed_classes"] = mapping
+
+    records = ("classes_renamed_from", "labelled_from") if labels else ("classes_renamed_from",)
+    return derive_model(model_dir, change, records, version=version, out=out)
+
+
+def check_class_names(names: list[str], count: int) -> list[str]:
+    """`names` stripped, if they are `count` distinct non-empty single-line strings."""
+    clean = [str(n).strip() for n in names]
+    if len(clean) != count:
+        raise InvalidArgumentError(
+            f"{len(clean)} class name(s) given, the model has {count} classes: name each one, "
+            "in the classifier's output order"
+        )
+    bad = [n for n in clean if not n or len(n) > MAX_LABEL_CHARS or not n.isprintable()]
+    if bad:
+        raise InvalidArgumentError(
+            f"class name(s) {bad} are not valid: expected non-empty printable text of at most "
+            f"{MAX_LABEL_CHARS} characters"
+        )
+    if len(set(clean)) != len(clean):
+        raise InvalidArgumentError(f"class names {clean} repeat a name: each must be distinct")
+    return clean
 
 
 def _set_labels(model: ModelDir, manifest: dict[str, Any], labels: dict[Key, str]) -> None:
