@@ -5,7 +5,10 @@ outputs stay float32, so an engine feeds both variants the same way. The classif
 converted: it is the decision being explained, and its fp32 graph is the reference.
 
 A variant is kept only if it passes an acceptance check: on held-out images, the fp16 engine
-must pick the same top-k attributes for every image as the fp32 engine. The check records the
+must pick the same top-k attributes for every image as the fp32 engine, up to near ties: an
+image whose sets differ only by attributes whose fp32 effects lie within TIE_TOLERANCE of the
+k-th one's (edits that move P(target) equally, often not at all, whose order rounding decides)
+counts as a near tie, not as a difference. The check records the
 ONNX Runtime provider it ran on. On the CPU provider, ONNX Runtime computes most float16
 operators in float32 behind inserted casts, so a CPU check measures the rounding of weights and
 of the tensors between operators, not a GPU's float16 arithmetic: rerun it on the GPU you deploy
@@ -24,6 +27,7 @@ from stylex.errors import InvalidArgumentError
 FP16_GRAPHS = ("encoder", "style", "synthesis")
 CHECK_TOP_K = 5
 CHECK_SEED_OFFSET = 4000  # held-out images: AttFind uses 1000, evaluation 2000
+TIE_TOLERANCE = 1e-3  # in P(target): effects closer than this to the k-th one's are a tie
 
 
 def fp16_file(file: str) -> str:
@@ -61,21 +65,28 @@ def _topological_sort(graph: onnx.GraphProto) -> None:
 
 
 @torch.no_grad()
-def compare_explanations(reference, candidate, images: torch.Tensor, top_k: int) -> dict[str, Any]:
+def compare_explanations(
+    reference, candidate, images: torch.Tensor, top_k: int, tie_tolerance: float = TIE_TOLERANCE
+) -> dict[str, Any]:
     """How far the candidate engine's explanations are from the reference engine's."""
-    ref = reference.explain(images, top_k=top_k)
-    got = candidate.explain(images, top_k=top_k)
-    same_set = same_order = 0
+    # Twice top_k, to know the fp32 effect of an attribute the candidate ranks into its top k.
+    ref = reference.explain(images, top_k=2 * top_k)
+    got = candidate.explain(images, top_k=2 * top_k)
+    same_set = same_order = near_ties = 0
     prob_diff = 0.0
     for a, b in zip(ref, got, strict=True):
-        keys_a = [c.attribute.key for c in a.counterfactuals]
-        keys_b = [c.attribute.key for c in b.counterfactuals]
+        top_a, top_b = a.counterfactuals[:top_k], b.counterfactuals[:top_k]
+        keys_a = [c.attribute.key for c in top_a]
+        keys_b = [c.attribute.key for c in top_b]
         same_set += set(keys_a) == set(keys_b)
         same_order += keys_a == keys_b
+        if set(keys_a) != set(keys_b):
+            near_ties += _near_tie(a.counterfactuals, top_k, set(keys_a) ^ set(keys_b),
+                                   tie_tolerance)  # fmt: skip
         rec_diff = (a.probs_reconstruction - b.probs_reconstruction).abs().max()
         prob_diff = max(prob_diff, float(rec_diff))
         by_key = {c.attribute.key: c for c in b.counterfactuals}
-        for c in a.counterfactuals:
+        for c in top_a:
             if c.attribute.key in by_key:
                 diff = (c.probs - by_key[c.attribute.key].probs).abs().max()
                 prob_diff = max(prob_diff, float(diff))
@@ -85,6 +96,18 @@ def compare_explanations(reference, candidate, images: torch.Tensor, top_k: int)
         "top_k": top_k,
         "same_top_k_set": round(same_set / n, 4),
         "same_top_k_order": round(same_order / n, 4),
+        "near_tie_images": near_ties,
+        "tie_tolerance": tie_tolerance,
         "max_abs_prob_diff": round(prob_diff, 6),
-        "accepted": same_set == n,
+        "accepted": same_set + near_ties == n,
     }
+
+
+def _near_tie(ranked, top_k: int, swapped: set, tolerance: float) -> bool:
+    """Whether every attribute in `swapped` has a reference effect within `tolerance` of the
+    k-th one's (an attribute beyond the reference's list is too far down to be a tie)."""
+    effects = {c.attribute.key: c.effect for c in ranked}
+    if len(ranked) < top_k:
+        return False
+    kth = ranked[top_k - 1].effect
+    return all(key in effects and abs(effects[key] - kth) <= tolerance for key in swapped)
