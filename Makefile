@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# The main job: serve the shipped model (model_store/shapes32/6) with `stylex serve`, explain a
+# The main job: serve the shipped model (model_store/shapes32/7) with `stylex serve`, explain a
 # few sample images through the gRPC client (IMAGE mode: each image's own StyleSpace), and stop
 # the server gracefully. Explanations (JSON + counterfactual PNGs) land in $(RUN)/explanations/.
 demo: setup

@@ -1,8 +1,8 @@
 """Build hook: the wheel carries the shipped model and the TorchServe handler as package data.
 
-The model lives once in git, at model_store/shapes32/6 (where the docs, the container and the
+The model lives once in git, at model_store/shapes32/7 (where the docs, the container and the
 Kubernetes manifests point), the handler at handlers/stylex_handler.py. A wheel has no
-repository around it, so building one copies them to stylex/model_store/shapes32/6 and
+repository around it, so building one copies them to stylex/model_store/shapes32/7 and
 stylex/handlers/ inside the package, where `stylex.runtime.model_dir.shipped_model_dir` and
 `stylex.serving.torchserve.archive.default_handler` find them. Editable installs run from the
 checkout and read them in place. All other metadata is in pyproject.toml.
@@ -13,7 +13,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-SHIPPED_MODEL = Path("model_store") / "shapes32" / "6"
+SHIPPED_MODEL = Path("model_store") / "shapes32" / "7"
 HANDLER = Path("handlers") / "stylex_handler.py"
 
 

@@ -14,7 +14,7 @@ def test_demo_serves_the_shipped_model_and_writes_explanations(tmp_path, capsys)
     assert [f.name for f in folders] == ["sample-00", "sample-01", "sample-02"]
     for folder in folders:
         result = json.loads((folder / "explanation.json").read_text())
-        assert result["predicted"] in ("not_red", "red")
+        assert result["predicted"] in ("dark_bg", "light_bg")
         assert len(result["attributes"]) == 2
         assert (folder / "counterfactual-2.png").stat().st_size > 0
     # The contact sheet shows, per image, the input, the reconstruction and the counterfactuals

@@ -57,11 +57,11 @@ def test_records_equal_engine_explain_on_each_image(single_run, engine):
 
 def test_records_with_target_and_shift_equal_engine_explain(engine, image_dir, tmp_path):
     items = [item for item in list_inputs(image_dir) if item.id != "corrupt.png"][:4]
-    run_batch_job(engine, items, tmp_path, top_k=2, target="red", shift=0.5, batch_size=3,
+    run_batch_job(engine, items, tmp_path, top_k=2, target="light_bg", shift=0.5, batch_size=3,
                   images=False, progress=False)  # fmt: skip
     records = read_results(tmp_path / results_name(0, 1))
-    assert {r["explanation"]["target"] for r in records} == {"red"}
-    assert assert_records_equal_engine(records, engine, top_k=2, target="red", shift=0.5) == 4
+    assert {r["explanation"]["target"] for r in records} == {"light_bg"}
+    assert assert_records_equal_engine(records, engine, top_k=2, target="light_bg", shift=0.5) == 4
 
 
 def run_shards(engine, items, out, num_shards: int, batch_size: int) -> list[dict]:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from stylex.cli import main
+from stylex.errors import InvalidArgumentError
 from stylex.explain.evaluation.probes import hue_name, suggest_name
 from stylex.explain.vocabulary.catalog import AttributeCatalog
 from stylex.explain.vocabulary.labels import labels_from_json, parse_assignment
@@ -132,7 +133,7 @@ def test_rename_a_models_classes(model_copy, capsys):
     (exp,) = after.explain_batch([x[0]], after.options(target="crimson", top_k=10))
     labelled = {cf.attribute.key: cf.attribute.label for cf in exp.counterfactuals}
     assert labelled[(first.index, 1)] == "hue toward red"
-    with pytest.raises(Exception, match="unknown class 'red'"):
+    with pytest.raises(InvalidArgumentError, match="unknown class 'red'"):
         after.options(target="red")
 
 
@@ -207,4 +208,4 @@ def test_the_shipped_model_carries_the_suggested_names():
     for attrs in catalog.classes.values():
         for a in attrs:
             assert a.label == suggested.get(a.key, ""), a.key
-    assert catalog.for_class("red")[0].label == "hue toward red"
+    assert catalog.for_class("light_bg")[0].label == "lighter background"

@@ -65,7 +65,7 @@ def assert_all_match(results: dict[str, list[dict]], golden: dict, tol: float, p
 
 
 def test_the_golden_inputs_hold_both_classes(golden):
-    assert {r["predicted"] for r in golden["catalog"]} == {"red", "not_red"}
+    assert {r["predicted"] for r in golden["catalog"]} == {"dark_bg", "light_bg"}
 
 
 def test_onnx_runtime_gives_the_golden_answers(golden):

@@ -46,7 +46,11 @@ def test_screen_gradient_matches_finite_differences(engine, images):
     targets = torch.tensor([1, 0])
     grad = engine.log_prob_gradient(conv, rgb, targets)
     assert grad.shape == conv.shape and bool(torch.isfinite(grad).all())
-    h = 1e-2
+    # On v7 the central difference of b16.conv0 ch 37 (gradient 0.230) reads 0.255, 0.214,
+    # 0.219, 0.222 at steps 1e-2, 3e-3, 1e-3, 3e-4 (the curvature, then float32 noise): 10 % is
+    # what a finite difference can tell here, and a miswired gradient (wrong sign, wrong
+    # coordinate, a missing factor) is off by far more.
+    h = 1e-3
     for i, target in enumerate(targets.tolist()):
         for k in grad[i].abs().topk(3).indices.tolist():  # the coordinates that matter most
             up, down = conv[i : i + 1].clone(), conv[i : i + 1].clone()
@@ -54,7 +58,7 @@ def test_screen_gradient_matches_finite_differences(engine, images):
             down[0, k] -= h
             numeric = (_log_p(engine, up, rgb[i : i + 1], target)
                        - _log_p(engine, down, rgb[i : i + 1], target)) / (2 * h)  # fmt: skip
-            assert float(grad[i, k]) == pytest.approx(float(numeric), rel=0.05, abs=1e-3)
+            assert float(grad[i, k]) == pytest.approx(float(numeric), rel=0.1, abs=1e-3)
 
 
 def test_screen_keeps_the_largest_first_order_gains(engine, images):
@@ -72,8 +76,8 @@ def test_screen_keeps_the_largest_first_order_gains(engine, images):
 
 
 def test_image_mode_is_exact_and_never_worse_than_the_catalog(engine, images):
-    opts_image = engine.options(top_k=3, target="red", mode="image", num_candidates=12)
-    opts_catalog = engine.options(top_k=3, target="red")
+    opts_image = engine.options(top_k=3, target="light_bg", mode="image", num_candidates=12)
+    opts_catalog = engine.options(top_k=3, target="light_bg")
     image_exps = engine.explain_batch(list(images), opts_image)
     catalog_exps = engine.explain_batch(list(images), opts_catalog)
     for img, exp, cat in zip(images, image_exps, catalog_exps, strict=True):

@@ -14,7 +14,7 @@ MAX_BYTES = 25 * 1000 * 1000
 
 def test_shipped_model_is_verified_with_an_accepted_fp16_variant():
     model = read_model_dir(SHIPPED)
-    assert model.class_names == ["not_red", "red"] and model.resolution == 32
+    assert model.class_names == ["dark_bg", "light_bg"] and model.resolution == 32
     assert model.precisions == ["fp32", "fp16"]
     assert model.manifest["variants"]["fp16"]["check"]["accepted"]
     assert read_model_dir(SHIPPED, "fp16").precision == "fp16"
@@ -48,7 +48,7 @@ def test_the_default_model_is_the_shipped_one_unless_the_environment_names_anoth
     monkeypatch.delenv("STYLEX_MODEL_DIR", raising=False)
     assert default_model_dir() == SHIPPED
     # A source checkout: the repository's model_store, read in place.
-    assert SHIPPED.parts[-3:] == ("model_store", "shapes32", "6")
+    assert SHIPPED.parts[-3:] == ("model_store", "shapes32", "7")
     assert (SHIPPED / "manifest.json").is_file()
     monkeypatch.setenv("STYLEX_MODEL_DIR", str(tmp_path))
     assert default_model_dir() == tmp_path
@@ -63,15 +63,24 @@ def test_shipped_manifest_carries_no_local_path():
 
 
 def test_shipped_model_is_the_stylespace_conditioned_recipe_with_its_prior_and_names():
-    """v6 (as v5): the cpu32 recipe (p reaches StyleSpace only), AttFind's screen prior of 250
-    images, and the catalog's one edit per class on the coordinate that carries the decision."""
+    """v7: the cpu32 recipe (p reaches StyleSpace only) on `bg>0.3`, its classes renamed to the
+    `light_bg` rule's names; AttFind's screen prior of 250 images; the catalog's first edit of
+    each class changes the background, and the names are the ones evaluate suggested."""
+    from stylex.data.shape_rules import RULES
+
     model = read_model_dir(SHIPPED)
-    arch = model.manifest["provenance"]["arch"]
+    manifest = model.manifest
+    arch = manifest["provenance"]["arch"]
     assert arch["conditioned_styles"] == "conv" and arch["synthesis_input"] == "fourier"
-    assert model.manifest["provenance"]["data"]["pose"] == "aligned"
+    data = manifest["provenance"]["data"]
+    assert data["pose"] == "aligned" and data["rule"] == "bg>0.3"
+    assert data["class_names"] == ["false", "true"]  # what the training data called them
+    assert manifest["renamed_classes"] == {"false": "dark_bg", "true": "light_bg"}
+    assert model.class_names == RULES["light_bg"].class_names
+    assert RULES["light_bg"].definition == "bg > 0.3"
     assert model.screen is not None and model.screen.describe()["num_images"] == 250
     metrics = json.loads((SHIPPED / "evaluation.json").read_text())
-    red, not_red = model.catalog.for_class("red"), model.catalog.for_class("not_red")
-    assert [a.index for a in red] == [a.index for a in not_red]  # one coordinate, two ends
-    assert red[0].label == "hue toward red"
-    assert metrics["alignment"]["attfind_factors"][0]["factor"] == "hue"
+    assert metrics["alignment"]["attfind_factors"][0]["factor"] == "bg"
+    dark, light = model.catalog.for_class("dark_bg"), model.catalog.for_class("light_bg")
+    assert [a.index for a in dark] == [a.index for a in light]  # each coordinate, two ends
+    assert dark[0].label == "darker background" and light[0].label == "lighter background"

@@ -68,7 +68,7 @@ def test_explain_options(client, images):
     assert len(pred["attributes"]) == catalog_attributes(2)
     assert pred["attributes"][0]["counterfactual"] == b""
     by_index = client.explain(images[0], target="1", image_format="jpeg")
-    assert by_index["target"] == "red"
+    assert by_index["target"] == "light_bg"
     with Image.open(io.BytesIO(by_index["attributes"][0]["counterfactual"])) as im:
         assert im.format == "JPEG"
 
@@ -86,8 +86,8 @@ def test_stream_in_order_and_bad_item_does_not_stop_it(client, images):
 def test_model_info(client, engine):
     info = client.model_info()
     assert info["name"] == "shapes32" and info["version"] == MODEL_DIR.name  # the version folder
-    assert info["resolution"] == 32 and info["class_names"] == ["not_red", "red"]
-    assert {c["class_name"] for c in info["catalog"]} == {"not_red", "red"}
+    assert info["resolution"] == 32 and info["class_names"] == ["dark_bg", "light_bg"]
+    assert {c["class_name"] for c in info["catalog"]} == {"dark_bg", "light_bg"}
     first = info["catalog"][0]["attributes"][0]
     want = engine.catalog.for_class(info["catalog"][0]["class_name"])[0]
     assert int(first["index"]) == want.index and first["layer"] == want.layer
@@ -257,7 +257,7 @@ def test_queued_clients_are_batched_full(make_server, images):
     with ThreadPoolExecutor(32) as pool:
         answers = [pool.submit(run, i) for i in range(32)]
         predicted = gate.release_after_queueing(server, answers)
-    assert all(p in ("red", "not_red") for p in predicted)
+    assert all(p in ("dark_bg", "light_bg") for p in predicted)
     sizes = [len(b) for b in gate.batches]
     rest = 32 - sizes[0]
     assert sizes[1:] == [8] * (rest // 8) + ([rest % 8] if rest % 8 else []), sizes

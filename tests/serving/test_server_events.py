@@ -64,7 +64,7 @@ def test_mixed_options_share_one_batch_and_each_gets_its_own(make_server, engine
     gate = Gate(server, open_=True)
     asked = [
         (images[0], {"top_k": 1}),
-        (images[1], {"top_k": 3, "target": "red"}),
+        (images[1], {"top_k": 3, "target": "light_bg"}),
         (images[2], {"top_k": 2, "shift": 0.5, "target": "predicted"}),
     ]
     with ExplainClient(server.address, timeout=60) as client, ThreadPoolExecutor(3) as pool:

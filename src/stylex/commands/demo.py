@@ -11,7 +11,7 @@ HELP = "serve the shipped model and explain sample images"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder")
-    p.add_argument("--model", help="model folder (default: the shipped model_store/shapes32/6)")
+    p.add_argument("--model", help="model folder (default: the shipped model_store/shapes32/7)")
     p.add_argument("--num-images", type=int, default=6)
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument(

@@ -31,7 +31,7 @@ from stylex.explain.vocabulary.catalog import AttributeCatalog
 MANIFEST_NAME = "manifest.json"
 # The shipped model, relative to the repository root and, in a wheel, to the package: the build
 # (setup.py) copies this folder into the package, so git holds it once.
-SHIPPED_MODEL = Path("model_store") / "shapes32" / "6"
+SHIPPED_MODEL = Path("model_store") / "shapes32" / "7"
 MODEL_DIR_ENV = "STYLEX_MODEL_DIR"  # overrides the default everywhere (containers set it)
 SCHEMA_VERSION = 1
 # graph name -> (file, input names, output names)
