@@ -18,7 +18,10 @@ from safetensors.torch import load_file
 
 from stylex.data import build_dataset
 from stylex.explain.vocabulary.attributes import apply_attributes
-from stylex.explain.evaluation.faithfulness import counterfactual_minimality, reconstruction_faithfulness
+from stylex.explain.evaluation.faithfulness import (
+    counterfactual_minimality,
+    reconstruction_faithfulness,
+)
 from stylex.explain.evaluation.probes import FactorProbe
 from stylex.runtime import OrtEngine
 
