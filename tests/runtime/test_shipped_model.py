@@ -38,6 +38,11 @@ def test_model_card_quotes_the_evaluation():
         f = metrics["flip_rate"][method]
         assert f"{f['1']:.3f} / {f['5']:.3f} / {f['10']:.3f}" in card
     assert f"{metrics['fidelity']['l1']:.3f} / {metrics['fidelity']['perceptual']:.3f}" in card
+    rec = metrics["faithfulness"]["reconstruction"]
+    assert f"**{rec['shape_acc']:.3f}**" in card and f"**{rec['stripes_acc']:.3f}**" in card
+    assert f"**{rec['size_mae']:.3f}**" in card and f"**{rec['hue_err_turns']:.3f}**" in card
+    assert f"**{metrics['minimality']['top1']['only_rule_share']:.3f}**" in card
+    assert f"| {metrics['per_image_success']['top1']:.2f} |" in card
 
 
 def test_the_default_model_is_the_shipped_one_unless_the_environment_names_another(
