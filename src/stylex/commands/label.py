@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
             f"{target} holds neither {MANIFEST_NAME} (a model) nor {CATALOG_NAME} (a run)"
         )
     summary = {"written": str(written), "labelled": len(labels)}
-    if args.class_names:
-        summary["class_names"] = [n.strip() for n in args.class_names]
+    if args.class_names:  # as written, after check_class_names's clean-up
+        manifest = json.loads((written / MANIFEST_NAME).read_text(encoding="utf-8"))
+        summary["class_names"] = manifest["class_names"]
     print(json.dumps(summary, indent=2))
     return 0

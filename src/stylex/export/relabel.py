@@ -104,7 +104,6 @@ def rename_classes_model(
             _set_labels(model, manifest, labels)
         mapping = dict(zip(old, new, strict=True))
         manifest["class_names"] = new
-        manifest["num_classes"] = len(new)
         catalog = manifest["catalog"]
         catalog["class_names"] = new
         catalog["classes"] = {mapping[name]: attrs for name, attrs in catalog["classes"].items()}
