@@ -62,13 +62,21 @@ def test_a_perfect_reconstruction_scores_the_probes_ceiling(probe, held_out):
 def test_a_shuffled_reconstruction_scores_chance(probe, held_out):
     x, factors = held_out
     perm = torch.randperm(N, generator=torch.Generator().manual_seed(0))
-    out = reconstruction_faithfulness(probe, x, x[perm], factors)["reconstruction"]
+    result = reconstruction_faithfulness(probe, x, x[perm], factors)
+    out, ceiling = result["reconstruction"], result["probe_on_real"]
     # Chance for independent factors: shape 1/4, stripes 1/2, hue error 1/4 turn (uniform
-    # hues), position error ~ a third of its range.
+    # hues). The probe's figures move by up to 0.02 (shape) and 0.001 (hue, position) between
+    # CPU kernels (AVX2, SSE4.1, AVX-512); the windows are wider than that.
     assert 0.15 < out["shape_acc"] < 0.36
     assert 0.38 < out["stripes_acc"] < 0.62
     assert 0.19 < out["hue_err_turns"] < 0.31
-    assert out["pos_x_mae"] > 0.12
+    # Position: this permutation's own chance error, |x - x[perm]| of the true positions
+    # (0.1205, a property of the data, not of the host). A probe reads shuffled images at
+    # 0.1199-0.1206 across kernels: at chance, and 10x its error on the real images.
+    pos_x = torch.as_tensor(factors["pos_x"])
+    chance = float((pos_x - pos_x[perm]).abs().mean())
+    assert out["pos_x_mae"] > 0.9 * chance
+    assert out["pos_x_mae"] > 5 * ceiling["pos_x_mae"]
 
 
 def _readings(**columns) -> dict[str, torch.Tensor]:

@@ -22,6 +22,13 @@ from stylex.serving.config import ServeConfig
 from tests.export.model_fixtures import attfind_run, held_out_images
 
 FP16_FILES = ["encoder.fp16.onnx", "style.fp16.onnx", "synthesis.fp16.onnx"]
+# How far the fp16 variant's probabilities may move from fp32's on this tiny test model. It is a
+# property of the model the session trains (60 steps, so of the host's kernels) and of ONNX
+# Runtime's CPU kernels, which choose AVX2 or AVX-512 code by themselves: measured 0.0111 on
+# AVX-512 hosts (with and without AMX) and below 0.01 on AVX2 ones. fp16 carries 11 bits, so a
+# ~2^-11 relative error through a dozen layers lands at about this size; the acceptance rule
+# (the same top-k) is what the export enforces, this bound only says "close".
+FP16_PROB_TOLERANCE = 3e-2
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +55,7 @@ def test_fp16_variant_is_checked_and_listed(exported, run_dir):
     assert check["tie_tolerance"] == half.TIE_TOLERANCE
     # This tiny model passes: fp16 rounding does not reorder its attributes' effects.
     assert check["accepted"], check
-    assert check["max_abs_prob_diff"] < 1e-2
+    assert check["max_abs_prob_diff"] < FP16_PROB_TOLERANCE
     # Recounted here from the two engines on the check's own images.
     fp32 = OrtEngine.load(exported, device="cpu", intra_op_threads=1)
     fp16 = OrtEngine.load(exported, device="cpu", intra_op_threads=1, precision="fp16")
@@ -93,7 +100,7 @@ def test_fp16_engine_explains_like_fp32(exported, run_dir):
     assert 0 < float((x16 - x32).abs().max()) < 0.05  # really half precision, and close
     result = half.compare_explanations(fp32, fp16, images, top_k=5)
     assert round(result["same_top_k_set"] * result["images"]) >= 5  # 5 of 6 images at least
-    assert result["max_abs_prob_diff"] < 1e-2
+    assert result["max_abs_prob_diff"] < FP16_PROB_TOLERANCE
 
 
 def _ranked(*effects):
