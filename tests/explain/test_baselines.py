@@ -72,3 +72,18 @@ def test_random_baseline_is_distinct_and_deterministic():
     assert random_baseline(50, num_attributes=10, seed=3) == got
     assert random_baseline(50, num_attributes=10, seed=4) != got
     assert sorted(k for k, _, _ in random_baseline(4, num_attributes=10)) == [0, 1, 2, 3]
+
+
+def test_wu_ranks_by_consistency_not_by_size_of_the_shift():
+    """Coordinate 0: the class sits far from the population (normalised mean 4) but spreads
+    widely (std 2), score 2. Coordinate 1: a small shift (mean -1) held tightly (std 0.1),
+    score 10. |mean| alone would put 0 first; Wu's |mean| / std puts 1 first."""
+    population = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])  # mean 0, std 1 on both coordinates
+    conv = torch.tensor([[2.0, -0.9], [6.0, -1.1], [0.0, 0.0], [0.0, 0.0]])
+    probs = torch.tensor([[0.05, 0.95], [0.05, 0.95], [0.9, 0.1], [0.9, 0.1]])
+
+    got = wu_baseline(conv, probs, 1, num_attributes=2, population=population)
+
+    assert [(k, d) for k, d, _ in got] == [(1, 0), (0, 1)]
+    assert got[0][2] == pytest.approx(1.0 / 0.1, rel=1e-6)
+    assert got[1][2] == pytest.approx(4.0 / 2.0, rel=1e-6)
