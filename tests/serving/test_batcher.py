@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from stylex.errors import ResourceExhaustedError, StylexError, UnavailableError
-from stylex.serving.batching import DeadlineExceeded, DynamicBatcher
+from stylex.serving.batching import DeadlineExceeded, DynamicBatcher, _Entry
 from stylex.serving.metrics import ServingMetrics
 
 
@@ -247,6 +247,50 @@ def test_deadline_passing_while_queued_drops_the_item() -> None:
         assert await batcher.submit(1) == 2
         await batcher.stop()
         assert rec.computed == [0, 1]
+
+    run(main())
+
+
+def test_a_request_past_its_deadline_takes_no_queue_slot() -> None:
+    async def main() -> None:
+        rec = Recorder(gated=True)
+        batcher = DynamicBatcher(rec, max_batch_size=1, max_delay_ms=0.0)
+        await batcher.start()
+        running = asyncio.create_task(batcher.submit(0))
+        await rec.wait_started()  # the worker is busy: nothing would empty the queue now
+        with pytest.raises(DeadlineExceeded, match="arrived after its deadline"):
+            await batcher.submit(7, deadline=time.monotonic() - 0.001)
+        assert batcher.queue_depth == 0
+        rec.gate.set()
+        assert await running == 0
+        await batcher.stop()
+        assert rec.computed == [0]
+
+    run(main())
+
+
+def test_taking_a_batch_fails_expired_entries_and_skips_abandoned_ones() -> None:
+    """The queue's own rules, without the callers' timers: an entry whose deadline passed is
+    failed and never handed to the engine even if its caller's timer has not fired yet (a
+    timer can run late behind a busy loop); one whose caller went away is dropped silently."""
+
+    async def main() -> None:
+        batcher = DynamicBatcher(Recorder(), max_batch_size=3)
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        expired = _Entry(1, now - 0.001, loop.create_future())
+        abandoned = _Entry(2, now + 5.0, loop.create_future())
+        abandoned.future.cancel()
+        live = [_Entry(3, now + 5.0, loop.create_future())]
+        live += [_Entry(i, None, loop.create_future()) for i in (4, 5, 6)]
+        batcher._pending.extend([expired, abandoned, *live])
+
+        batch = batcher._take()
+
+        assert [e.item for e in batch] == [3, 4, 5]  # max_batch_size live items, in order
+        with pytest.raises(DeadlineExceeded, match="expired while queued"):
+            expired.future.result()
+        assert batcher.queue_depth == 1 and not live[3].future.done()
 
     run(main())
 
