@@ -262,6 +262,37 @@ def test_oip_json_requests(request, binary, header):
         assert isinstance(image, (bytes, torch.Tensor))
 
 
+# Bodies no JSON writer produces: deep nesting, numbers JSON has no room for, bad UTF-8, and
+# a valid request cut or spliced at a random byte.
+_VALID_BODY = (b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 3, 16, 16], '
+               b'"data": [' + b",".join([b"0.5"] * 768) + b"]}]}")  # fmt: skip
+raw_json_piece = st.one_of(
+    st.integers(1, 300_000).map(lambda n: b"[" * n + b"]" * n),
+    st.integers(1, 300_000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+    st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"1e999999", b"-1e999999", b"9" * 5000,
+                     b'"\\ud800"', b"\xff\xfe", b"\x00", b'"a"', b"null", b"true"]),
+    st.binary(max_size=16),
+)  # fmt: skip
+
+
+@FUZZ
+@given(cut=st.integers(0, len(_VALID_BODY)), piece=raw_json_piece, at_pixel=st.booleans())
+@example(cut=len(_VALID_BODY), piece=b"", at_pixel=False)  # the valid request itself
+def test_oip_json_raw_bodies(cut, piece, at_pixel):
+    """Any bytes as the JSON part: a request or a client error; never an exception of the
+    parser's own (RecursionError, ValueError) that the server would answer with 500."""
+    if at_pixel:  # the piece stands in for the first pixel's value
+        body = _VALID_BODY.replace(b"[0.5,", b"[" + piece + b",", 1)
+    else:  # the piece spliced into the request at the cut
+        body = _VALID_BODY[:cut] + piece + _VALID_BODY[cut:]
+    try:
+        req = oip_json.infer_request(body, None, RES)
+    except CLIENT_ERRORS:
+        return
+    for x in req.images:
+        assert isinstance(x, torch.Tensor) and bool(torch.isfinite(x).all())
+
+
 json_body = st.dictionaries(st.sampled_from(["image", "top_k"]), st.text(max_size=8))
 torchserve_value = st.one_of(
     st.binary(max_size=64), st.text(max_size=32), st.integers(), st.none(),

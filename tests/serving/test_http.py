@@ -335,3 +335,65 @@ def test_random_bodies_get_client_errors_and_the_server_stays_up(http_server, im
             assert json.loads(out)["error"]
     status, _, _ = call(http_server, "/v1/explain", images[0], {"Content-Type": "image/png"})
     assert status == 200
+
+
+def _fp32_request(first: bytes) -> bytes:
+    """An FP32 request of the right shape whose first pixel is written as `first`."""
+    data = first + b",0" * (3 * 32 * 32 - 1)
+    return (b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 3, 32, 32], '
+            b'"data": [' + data + b"]}]}")  # fmt: skip
+
+
+INFER = f"/v2/models/{MODEL}/infer"
+FORM = "multipart/form-data; boundary=x"
+PART = b"--x\r\nContent-Disposition: form-data; name=image\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "ctype", "body", "fragment"),
+    [
+        (INFER, "application/json", b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+        (INFER, "application/json", _fp32_request(b"[" * 900 + b"1" + b"]" * 900),
+         "FP32 input data must be a flat list of 3072 numbers"),
+        (INFER, "application/json", b'{"id": "\xff\xfe"}', "not valid JSON ('utf-8' codec"),
+        (INFER, "application/json", _fp32_request(b"1e999999"), "1 of its 3072 values are not"),
+        (INFER, "application/json", _fp32_request(b"NaN"), "NaN is not a JSON value"),
+        (INFER, "application/json", _fp32_request(b"-Infinity"), "-Infinity is not a JSON"),
+        (INFER, "application/json", _fp32_request(b"9" * 5000), "a number of thousands of"),
+        (INFER, "application/json", _fp32_request(b'"a"'), "must be a flat list of 3072"),
+        ("/v1/explain", FORM, PART, "the multipart form is malformed"),  # a part with no end
+        ("/v1/explain", FORM, PART + b"abc\r\n--x", "the multipart form is malformed"),
+        ("/v1/explain", "multipart/form-data", PART + b"abc\r\n--x--\r\n",
+         "malformed (boundary missed"),
+        ("/v1/explain", FORM, b"--y\r\n\r\nabc\r\n--y--\r\n", "Could not find starting boundary"),
+        ("/v1/explain", FORM, b"\x00\xff" * 100, "the multipart form is malformed"),
+    ],
+)  # fmt: skip
+def test_malformed_bodies_are_400_with_the_reason(http_server, path, ctype, body, fragment):
+    """Bodies that break the JSON reader or the form parser are the caller's error, not ours."""
+    status, _, out = call(http_server, path, body, {"Content-Type": ctype})
+    err = json.loads(out)
+    assert (status, err["code"]) == (400, "INVALID_ARGUMENT"), err
+    assert fragment in err["error"]
+
+
+def test_a_body_shorter_than_its_content_length_is_a_client_error(http_server, images):
+    """The client announces 1,000 bytes, sends 10 and goes away: counted as a bad request
+    (INVALID_ARGUMENT), never as an internal error, and the server keeps answering."""
+    import socket
+
+    def count(code: str) -> float:
+        return http_server.metric(
+            "stylex_requests_total", {"method": "http:ModelInfer", "status": code}
+        )
+
+    before = (count("INVALID_ARGUMENT"), count("INTERNAL"))
+    with socket.create_connection(("127.0.0.1", http_server.server.http_port), timeout=10) as s:
+        s.sendall(f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 1000\r\n\r\n".encode() + b'{"inputs":')  # fmt: skip
+        s.shutdown(socket.SHUT_WR)
+        s.recv(1024)  # the server closes the connection (or answers 400 first)
+    wait_until(lambda: count("INVALID_ARGUMENT") == before[0] + 1, "the short body is counted")
+    assert count("INTERNAL") == before[1]
+    status, _, _ = call(http_server, "/v1/explain", images[0], {"Content-Type": "image/png"})
+    assert status == 200

@@ -171,11 +171,22 @@ def fp32_images(shape: Sequence[int], raw: bytes | None, values: Any, resolution
             )
         array = np.frombuffer(raw, dtype="<f4")
     else:
-        array = np.asarray(values, dtype=np.float32).reshape(-1)
+        try:
+            array = np.asarray(values, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError):  # strings, nulls, ragged or deeply nested lists
+            raise InvalidArgumentError(
+                f"FP32 input data must be a flat list of {needed} numbers"
+            ) from None
         if array.size != needed:
             raise InvalidArgumentError(
                 f"FP32 input has {array.size} values; shape {list(shape)} needs {needed}"
             )
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+        raise InvalidArgumentError(
+            f"FP32 input: {bad} of its {array.size} values are not finite (NaN, infinity or "
+            "beyond float32's range); expected pixels in [-1, 1]"
+        )
     x = torch.from_numpy(array.astype(np.float32).reshape(list(shape)))
     return list(x.unbind(0))
 

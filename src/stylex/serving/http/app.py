@@ -110,6 +110,9 @@ class HttpApi:
             except web.HTTPRequestEntityTooLarge:
                 response, code = error_response(self._too_large(request.content_length))
                 return response
+            except ConnectionResetError:  # the body stopped short of its Content-Length
+                response, code = error_response(_short_body(request.content_length))
+                return response
             except asyncio.CancelledError:
                 code = "CANCELLED"
                 raise
@@ -262,27 +265,36 @@ class HttpApi:
         return web.Response(body=result, content_type="application/json")
 
 
+def _short_body(size: int | None) -> InvalidArgumentError:
+    what = "the request body" if size is None else f"the request body of {size} bytes"
+    return InvalidArgumentError(f"{what} (Content-Length) ended early: the connection closed")
+
+
 async def _read_form(request: web.Request, max_bytes: int) -> tuple[bytes, dict[str, str]]:
     """The `image` field and the other fields of a multipart form, at most `max_bytes` read."""
     image: bytes | None = None
     fields: dict[str, str] = {}
     total = 0
-    reader = await request.multipart()
-    async for part in reader:
-        if not isinstance(part, BodyPartReader) or part.name is None:
-            continue
-        data = bytearray()
-        while chunk := await part.read_chunk():
-            total += len(chunk)
-            if total > max_bytes:
-                raise PayloadTooLargeError(
-                    f"the form is larger than the limit of {max_bytes} bytes (--max-message-bytes)"
-                )
-            data.extend(chunk)
-        if part.name == "image":
-            image = bytes(data)
-        else:
-            fields[part.name] = data.decode("utf-8", errors="replace")
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            data = bytearray()
+            while chunk := await part.read_chunk():
+                total += len(chunk)
+                if total > max_bytes:
+                    raise PayloadTooLargeError(
+                        f"the form is larger than the limit of {max_bytes} bytes "
+                        "(--max-message-bytes)"
+                    )
+                data.extend(chunk)
+            if part.name == "image":
+                image = bytes(data)
+            else:
+                fields[part.name] = data.decode("utf-8", errors="replace")
+    except ValueError as e:  # aiohttp's word for a broken form: no boundary, a part with no end
+        raise InvalidArgumentError(f"the multipart form is malformed ({e})") from None
     if image is None:
         raise InvalidArgumentError("the form has no 'image' field")
     return image, fields

@@ -67,10 +67,20 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
             )
         json_part, binary = body[:n], body[n:]
     try:
-        request = json.loads(json_part)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidArgumentError(f"the request is not valid JSON ({e})") from None
+        request = json.loads(json_part, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidArgumentError(
+            "the request's JSON is nested too deeply to read; an OIP request is a few levels"
+        ) from None
+    except ValueError as e:  # bad UTF-8, bad syntax, an integer of thousands of digits
+        reason = "a number of thousands of digits" if "integer string" in str(e) else str(e)
+        raise InvalidArgumentError(f"the request is not valid JSON ({reason})") from None
     return _object(request, "the request"), binary
+
+
+def _no_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity (Python's reader would accept them)."""
+    raise InvalidArgumentError(f"the request is not valid JSON ({name} is not a JSON value)")
 
 
 def _binary_size(tensor: dict[str, Any], what: str) -> int | None:
