@@ -16,7 +16,13 @@ from PIL import Image
 from stylex.cli import main
 from stylex.data.decode import decode_image_bytes
 from stylex.data.images import to_uint8_image
-from stylex.errors import InvalidArgumentError
+from stylex.errors import (
+    ImageTooLargeError,
+    InvalidArgumentError,
+    PayloadTooLargeError,
+    ResourceExhaustedError,
+    StylexError,
+)
 from stylex.runtime import ModelDirError, OrtEngine
 from stylex.serving.torchserve.archive import build_archive
 from tests.export.model_fixtures import held_out_images
@@ -130,3 +136,40 @@ def test_archive_refuses_a_tampered_model(handler_model_dir, tmp_path):
     with pytest.raises(ModelDirError, match=r"style\.onnx"):
         build_archive(bad, tmp_path / "store", "tiny")
     assert not (tmp_path / "store" / "tiny.mar").exists()
+
+
+def _error_classes(cls: type[StylexError] = StylexError) -> list[type[StylexError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _error_classes(sub))]
+
+
+def test_torchserve_and_http_answer_each_error_class_with_its_own_status():
+    """One status map: the error's class. Overload is 429, an image over the pixel cap 413."""
+    import stylex.serving.batching  # noqa: F401  (DeadlineExceeded joins the classes)
+    from stylex.serving.http.app import error_response as http_error_response
+    from stylex.serving.torchserve.service import error_response
+
+    classes = _error_classes()
+    assert {ResourceExhaustedError, ImageTooLargeError, PayloadTooLargeError} <= set(classes)
+    for cls in classes:
+        error = cls("boom")
+        answer = error_response(error)
+        http_answer, http_code = http_error_response(error)
+        assert answer["code"] == cls.http_status == http_answer.status, cls
+        assert answer["type"] == cls.grpc_status == http_code, cls
+    assert error_response(ResourceExhaustedError("queue full"))["code"] == 429
+    assert error_response(ImageTooLargeError("9000 x 9000"))["code"] == 413
+    bug = error_response(KeyError("secret"))
+    assert bug["code"] == 500 and "secret" not in bug["error"]
+
+
+def test_an_image_over_the_pixel_cap_is_413_beside_good_ones(handler, images):
+    from tests.data.test_decode import rgb_png
+
+    pngs = [png_bytes(x) for x in images]
+    requests = [{"body": pngs[0]}, {"body": rgb_png(9000, 9000, b"")}, {"body": pngs[1]}]
+    ctx = FakeContext(None)
+    out = handler.handle(requests, ctx)
+    assert sorted(ctx.status) == [1] and ctx.status[1][0] == 413
+    err = json.loads(out[1])
+    assert err["code"] == 413 and "over the cap" in err["error"]
+    assert [len(json.loads(out[i])["attributes"]) for i in (0, 2)] == [5, 5]

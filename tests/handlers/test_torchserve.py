@@ -276,6 +276,13 @@ def test_torchserve_rest_grpc_and_bad_image(server, grpc_stubs, handler_model_di
         assert results[i][0] == 200, results[i]
         assert_matches(json.loads(results[i][1]), expected[i])
 
+    # An image over the pixel cap is refused from its header with the error class's own
+    # status, 413 (as over HTTP), not the 400 of a bad image.
+    from tests.data.test_decode import rgb_png
+
+    status, body = http("POST", url, rgb_png(9000, 9000, b""), "image/png")
+    assert status == 413 and "over the cap" in json.loads(body)["error"], body
+
     # The worker is still serving.
     status, body = http("POST", url, pngs[3], "image/png")
     assert status == 200, body

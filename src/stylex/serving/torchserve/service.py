@@ -25,13 +25,6 @@ from stylex.serving.torchserve.requests import TorchServeRequest, decode_request
 
 log = logging.getLogger(__name__)
 
-# gRPC status of a StylexError -> the HTTP status TorchServe sends for that request.
-HTTP_STATUS = {
-    "INVALID_ARGUMENT": 400,
-    "RESOURCE_EXHAUSTED": 413,
-    "UNAVAILABLE": 503,
-    "INTERNAL": 500,
-}
 Decoded = tuple[TorchServeRequest, ExplainOptions] | StylexError
 Result = Explanation | Exception
 
@@ -44,10 +37,6 @@ def max_image_pixels_from_env(env: Mapping[str, str] | None = None) -> int:
     if not raw.isdecimal() or int(raw) < 1:
         raise ConfigError(f"STYLEX_MAX_IMAGE_PIXELS={raw!r} is not a positive integer")
     return int(raw)
-
-
-def http_status(error: StylexError) -> int:
-    return HTTP_STATUS.get(error.grpc_status, 500)
 
 
 def device_for_gpu_id(gpu_id: int | str | None, available: Sequence[str] | None = None) -> str:
@@ -80,10 +69,12 @@ def _base64(data: bytes) -> str:
 
 
 def error_response(error: Exception) -> dict[str, Any]:
+    """A failed request's answer; its HTTP status is the error class's own (`stylex.errors`),
+    the one the HTTP transport sends for the same error."""
     if not isinstance(error, StylexError):  # a bug: logged, its text not sent to the caller
         log.error("explain failed", exc_info=error)
         error = StylexError(f"internal error ({type(error).__name__}); see the server log")
-    return {"code": http_status(error), "type": error.grpc_status, "error": str(error)}
+    return {"code": error.http_status, "type": error.grpc_status, "error": str(error)}
 
 
 class TorchServeExplainer:
