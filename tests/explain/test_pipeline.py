@@ -284,8 +284,8 @@ def test_explain_unreadable_image_and_missing_catalog(trained_run, attfind_run, 
 @pytest.mark.slow
 def test_evaluate_and_report(attfind_run, capsys):
     code = main(["evaluate", str(attfind_run), "--num-images", "24", "--probe-epochs", "1",
-                 "--probe-images", "1000", "--wu-images", "40", "--device", "cpu",
-                 "--no-progress"])  # fmt: skip
+                 "--probe-images", "1000", "--wu-images", "40", "--realism-steps", "20",
+                 "--device", "cpu", "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((attfind_run / "metrics.json").read_text())
     for method in ("attfind", "wu", "random"):
@@ -332,6 +332,15 @@ def test_evaluate_and_report(attfind_run, capsys):
         # A counterfactual that is not "only rule factors" changes at least one other factor.
         assert m["mean_other_changed"] >= 1 - m["only_rule_share"] - 1e-6
         assert (m["mean_other_changed"] == 0) == (m["only_rule_share"] == 1.0)
+    # Realism: each generated set against the held-out images, beside real against real.
+    realism = metrics["realism"]
+    assert set(realism["c2st"]) == {"real_vs_real", "reconstruction", "top1", "joint"}
+    assert realism["c2st"]["top1"]["num_real"] == realism["c2st"]["top1"]["num_generated"] == 24
+    assert realism["c2st"]["real_vs_real"]["num_real"] == 12
+    assert all(0.0 <= v["auc"] <= 1.0 for v in realism["c2st"].values())
+    assert set(realism["background_spread"]) == {"real", "reconstruction", "top1", "joint"}
+    assert realism["background_spread"]["real"] < 0.01  # the shapes' flat backgrounds
+    assert realism["visibility"]["num_flips"] == round(success["top1"] * 24)
     probe_info = attfind_run / "probes" / "factor_probe.json"
     assert json.loads(probe_info.read_text())["scores"]["epochs"] == 1
     # The cached probe serves only the settings it was trained with.

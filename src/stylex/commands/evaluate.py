@@ -24,6 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="images the Wu et al. baseline ranks coordinates on, drawn apart from the held-out "
         "ones (0: rank on the held-out images themselves)",
     )
+    p.add_argument(
+        "--realism-steps",
+        type=int,
+        help="critic updates per fold of each real-vs-generated two-sample test (default 600; "
+        "0: no realism figures)",
+    )
     p.add_argument("--probe-dir", help="cache folder of the factor probe (default RUN/probes)")
     p.add_argument(
         "--reconstruction-only",
@@ -41,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from stylex.pipelines.evaluation import EvalSettings, evaluate_run
 
     probe = {k: v for k, v in (("probe_epochs", args.probe_epochs),
-                               ("probe_images", args.probe_images)) if v is not None}  # fmt: skip
+                               ("probe_images", args.probe_images),
+                               ("realism_steps", args.realism_steps)) if v is not None}  # fmt: skip
     settings = EvalSettings(num_images=args.num_images, max_k=args.max_k, shift=args.shift,
                             data=args.data, probe_dir=args.probe_dir,
                             wu_images=args.wu_images, **probe)  # fmt: skip

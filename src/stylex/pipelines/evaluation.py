@@ -8,6 +8,12 @@ On held-out images (the run's data set drawn with another seed):
 - per-image success: the share of images whose top-1 counterfactual, and whose top-k
   attributes applied jointly, reach P(target) >= 0.5 (explained as the service explains them),
   in CATALOG mode (`per_image_success`) and in IMAGE mode (`per_image_success_image`);
+- realism (`stylex.explain.evaluation.realism`): a classifier two-sample test (ROC AUC of a
+  small CNN telling held-out real images from reconstructions, top-1 counterfactuals and joint
+  counterfactuals, beside the same test between two halves of the real images); the spread of
+  each set's background frame beside the real images' (0 on the built-in shapes, whose
+  backgrounds are flat); the share of top-1 flips that change the image by less than a visible
+  amount;
 - on `shapes`, with a factor probe trained on the shapes factors reading the images:
   reconstruction faithfulness (the factors of x' against the true factors of x, beside the
   probe's own score on x), counterfactual minimality (which factors each counterfactual changes
@@ -54,6 +60,7 @@ class EvalSettings:
     seed: int = 0
     probe_dir: str | None = None  # where the factor probe is cached (default RUN/probes); runs
     # of one resolution and data seed can share one probe
+    realism_steps: int = 600  # critic updates per fold of each two-sample test (0: no realism)
     wu_images: int = 1000  # images the Wu et al. ranking is built from: the run's data at
     # AttFind's seed offset, never the held-out images it is scored on; 0 ranks on the held-out
     # images themselves (a noisier and leaky protocol: docs/rules.md, "How Wu is measured")
@@ -64,6 +71,9 @@ class EvalSettings:
         for name in names:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.realism_steps < 0:
+            raise ConfigError(f"realism_steps must be >= 0 (0: no realism), got "
+                              f"{self.realism_steps}")  # fmt: skip
         if self.wu_images < 0:
             raise ConfigError(f"wu_images must be >= 0 (0: the held-out images), got "
                               f"{self.wu_images}")  # fmt: skip
@@ -233,9 +243,13 @@ def evaluate_run(
         metrics["faithfulness"] = reconstruction_faithfulness(
             probe, x, enc.reconstructions, factor_columns(dataset)
         )
+    generated = {"reconstruction": enc.reconstructions}
+    flipped = None
     if catalog is not None:
         explained, cf_images, (wu, rnd) = _explanation_metrics(ctx, catalog, x, enc, settings)
         metrics.update(explained)
+        generated.update(top1=cf_images["top1"], joint=cf_images["joint"])
+        flipped = cf_images["top1_success"]
         if probe is not None and rule_factors:
             metrics["minimality"] = {
                 kind: counterfactual_minimality(
@@ -246,6 +260,12 @@ def evaluate_run(
             metrics["alignment"] = _alignment(
                 ctx, probe, scores, enc.styles, catalog, wu, rnd, rule_factors, settings
             )
+    if settings.realism_steps:
+        from stylex.explain.evaluation.realism import realism_report
+
+        metrics["realism"] = realism_report(
+            x, generated, top1_flipped=flipped, steps=settings.realism_steps, seed=settings.seed,
+        )  # fmt: skip
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
     paths = RunPaths(ctx.run_dir)
     write_json(paths.reconstruction_metrics if reconstruction_only else paths.metrics, metrics)

@@ -187,7 +187,7 @@ def per_image_success(
     all top-k applied jointly, "served_joint": with the explanation's joint counterfactual (the
     top attributes that work together), "mean_top1_gain": mean rise of P(target) by the top-1
     counterfactual, "top_k", "num_images", "mode"}, images {"reconstruction", "top1", "joint"}
-    [N, 3, R, R] for the minimality measure).
+    [N, 3, R, R] for the minimality and realism measures, and "top1_success" [N] bool).
     """
     top1, joint, served, gains = [], [], [], []
     images: dict[str, list[torch.Tensor]] = {"reconstruction": [], "top1": [], "joint": []}
@@ -221,4 +221,6 @@ def per_image_success(
         "mean_top1_gain": float(np.mean(gains)),
         "threshold": SUCCESS_PROBABILITY,
     }
-    return scores, {k: torch.stack(v) for k, v in images.items()}
+    out = {k: torch.stack(v) for k, v in images.items()}
+    out["top1_success"] = torch.tensor(top1, dtype=torch.bool)
+    return scores, out
