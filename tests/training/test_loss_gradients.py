@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylex.models import ArchConfig, Discriminator, Encoder, Generator
+from stylex.models import ArchConfig, Discriminator, Encoder, Generator, Styles
 from stylex.models.perceptual import PyramidPerceptual
 from stylex.training.config import LossWeights
-from stylex.training.losses import StylexLoss
+from stylex.training.losses import StylexLoss, edit_styles
 from stylex.training.schedule import ENCODER, RANDOM, WARMUP
+from stylex.training.step import step_phases
 
 ARCH = ArchConfig(resolution=16, num_classes=2, z_dim=16, w_dim=16, mapping_layers=1,
                   channel_base=256, channel_max=16, mbstd_group_size=0)  # fmt: skip
@@ -291,3 +292,76 @@ def test_the_encoder_step_total_is_each_term_at_its_weight():
                  ("classifier_swap", "cls_swap")])  # fmt: skip
     assert logged == pytest.approx(value, rel=1e-5)
     assert_same_grads(got, want, reaches={"G", "E"})
+
+
+def test_edit_styles_moves_k_coordinates_of_each_row_to_the_batch_extremes():
+    g = torch.Generator().manual_seed(4)
+    inner = torch.rand(6, 20, generator=g) * 2 - 1  # rows strictly inside the batch's range
+    conv = torch.cat([inner, torch.full((1, 20), -5.0), torch.full((1, 20), 5.0)])
+    torch.manual_seed(0)
+    edited = edit_styles(conv, 3)
+    changed = edited != conv
+    assert (changed[:6].sum(dim=1) == 3).all()  # the last two rows hold the extremes already
+    lo, hi = conv.amin(dim=0), conv.amax(dim=0)
+    for i, k in changed.nonzero().tolist():
+        assert float(edited[i, k]) in (float(lo[k]), float(hi[k]))
+    # Both directions occur, and a second draw edits other coordinates.
+    assert (edited == hi).logical_and(changed).any() and (edited == lo).logical_and(changed).any()
+    assert not torch.equal(edit_styles(conv, 3), edited)
+
+
+def _edited(nets: Nets, x, p, w, styles):
+    """The term's renders, in its order of noise and edit draws: the swapped-p render, then the
+    single-coordinate edits, each judged with the classifier's probabilities of it."""
+    x_swap = nets.G(w, swapped(p), noise_mode="random")
+    conv = edit_styles(styles.conv, 2)
+    x_coord = nets.G.synthesize(Styles(conv, styles.rgb), noise_mode="random")
+    x_edit = torch.cat([x_swap, x_coord])
+    return x_edit, torch.softmax(nets.C(x_edit), dim=1).detach()
+
+
+def test_edit_realism_term_trains_generator_and_encoder_through_d():
+    nets = Nets()
+    nets.D.requires_grad_(False)  # the step freezes D in the G phase
+    weights = {**OFF, "edit_adversarial": 0.5, "edit_coordinates": 2}
+    stats, got = loss_grads(nets, "G", WARMUP, **weights)
+
+    def build(x, p, z):
+        w = nets.E(x)
+        styles = nets.G.styles(w, p)
+        nets.G.synthesize(styles, noise_mode="random")  # the reconstruction's noise draws
+        x_edit, p_edit = _edited(nets, x, p, w, styles)
+        return 0.5 * F.softplus(-nets.D(x_edit, p_edit)).mean()
+
+    value, want = hand_grads(nets, build)
+    assert stats["edit_adv"] == pytest.approx(value / 0.5, rel=1e-5)
+    assert_same_grads(got, want, reaches={"G", "E"})
+
+
+def test_with_edits_judged_the_warmup_trains_d_on_edited_renders():
+    nets = Nets()
+    weights = {"edit_adversarial": 0.5, "edit_coordinates": 2}
+    stats, got = loss_grads(nets, "D", WARMUP, **weights)
+
+    def build(x, p, z):
+        with torch.no_grad():
+            w = nets.E(x)
+            x_edit, p_edit = _edited(nets, x, p, w, nets.G.styles(w, p))
+        return F.softplus(nets.D(x_edit, p_edit)).mean() + F.softplus(-nets.D(x, p)).mean()
+
+    value, want = hand_grads(nets, build)
+    assert stats["D_fake"] + stats["D_real"] == pytest.approx(value, rel=1e-5)
+    assert_same_grads(got, want, reaches={"D"})
+    with pytest.raises(ValueError, match="edit_adversarial > 0"):
+        loss_grads(nets, "D", WARMUP)  # without the term a warm-up has no fakes for D
+
+
+def test_the_warmup_runs_d_only_when_edits_are_judged():
+    names = [
+        [ph.name for ph in step_phases(WARMUP, r1, edits)]
+        for r1 in (False, True)
+        for edits in (False, True)
+    ]
+    assert names == [["G"], ["D", "G"], ["G"], ["D", "Dreg", "G"]]
+    assert [ph.trains for ph in step_phases(RANDOM, False, True)] == [("D",), ("G",)]
+    assert [ph.trains for ph in step_phases(ENCODER, True, False)] == [("D",), ("D",), ("G", "E")]

@@ -166,6 +166,28 @@ def test_warmup_trains_encoder_and_generator_without_the_discriminator(tmp_path,
     assert state["kind_counts"] == {"encoder": 1, "random": 0, "warmup": 2}
 
 
+def test_resumed_with_edits_judged_the_warmup_trains_d_with_its_own_betas(
+    tmp_path, shapes_classifier
+):
+    """The realism-of-edits term joins a warm-up run on resume: from then on every step trains
+    D on edited renders (with `betas_d`), and G and E get the term."""
+    run = tmp_path / "run"
+    cfg = tiny(shapes_classifier, steps=2, rec_warmup_steps=100, checkpoint_every=1,
+               keep_checkpoints=10)  # fmt: skip
+    train(cfg, run, progress=False)
+    edits = {"loss.edit_adversarial": 0.1, "betas_d": "[0.0,0.99]"}
+    cfg = tiny(shapes_classifier, steps=4, rec_warmup_steps=100, checkpoint_every=1,
+               keep_checkpoints=10, **edits)  # fmt: skip
+    result = train(cfg, run, resume=True, progress=False)
+    ckpts = {p.name: p for p in (run / "checkpoints").glob("step-*")}
+    d1, d2, d4 = (weights(ckpts[f"step-00000{i}"], "D") for i in (1, 2, 4))
+    assert all(torch.equal(d1[k], d2[k]) for k in d1)  # a plain warm-up: D untouched
+    assert any(not torch.equal(d2[k], d4[k]) for k in d2)
+    assert all("edit_adv" in row and "D_fake" in row for row in result.history)
+    changed = json.loads((run / "config.json").read_text())["resumes"][-1]["changed"]
+    assert changed["betas_d"]["to"] == [0.0, 0.99]
+
+
 def test_resume_with_other_options_records_what_changed(tmp_path, shapes_classifier):
     run = tmp_path / "run"
     train(tiny(shapes_classifier, steps=2), run, progress=False)

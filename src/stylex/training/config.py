@@ -33,6 +33,14 @@ class LossWeights:
     # The same outside StyleSpace (toRGB, the Fourier input); None = cond_sparsity. AttFind
     # cannot edit those styles, so the decision should not ride in them.
     cond_sparsity_rgb: float | None = None
+    # Realism of edits (0 = off): on reconstructing steps the discriminator judges renders of
+    # *edited* style vectors against real images, and G and E get its non-saturating loss at
+    # this weight. The edits are the swapped-conditioning render G(E(x), p') and, per image,
+    # `edit_coordinates` random conv coordinates set to the batch's min or max (AttFind's edit
+    # at shift 1). D then trains on these steps too, the warm-up included (lazy R1 as usual);
+    # D sees each render with the classifier's probabilities of it.
+    edit_adversarial: float = 0.0
+    edit_coordinates: int = 1
     r1_gamma: float = 1.0  # R1 penalty weight on real images
     r1_interval: int = 16  # lazy regularization: R1 every N steps, scaled by N
     # Lazy reconstruction terms, as R1: on every N-th step that reconstructs (warm-up and
@@ -71,6 +79,7 @@ class TrainConfig:
     # Adam betas of G and E during the reconstruction warm-up (None = `betas`): beta1 0.9 speeds
     # the autoencoder up, beta1 0 is StyleGAN2's choice for the adversarial game that follows.
     warmup_betas: tuple[float, float] | None = None
+    betas_d: tuple[float, float] | None = None  # D's Adam betas (None = `betas`)
     ema_half_life_kimg: float = 10.0  # G_ema half-life in thousands of images
     encoder_every: int = 2  # every N-th step is an encoder step, the others random-z steps
     rec_warmup_steps: int = 0  # first steps train E and G as an autoencoder only (no D)
@@ -109,13 +118,13 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.rec_warmup_steps < 0:
             raise ConfigError(f"rec_warmup_steps must be >= 0, got {self.rec_warmup_steps}")
-        for name in ("betas", "warmup_betas"):
+        for name in ("betas", "warmup_betas", "betas_d"):
             betas = getattr(self, name)
             if betas is not None and (
                 len(betas) != 2 or not all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
             ):
                 raise ConfigError(f"{name} must be two numbers in [0, 1), got {betas!r}")
-        for name in ("r1_interval", "rec_w_interval", "swap_interval"):
+        for name in ("r1_interval", "rec_w_interval", "swap_interval", "edit_coordinates"):
             if getattr(self.loss, name) < 1:
                 raise ConfigError(f"loss.{name} must be >= 1, got {getattr(self.loss, name)}")
         if self.perceptual not in ("auto", "lpips", "pyramid"):
@@ -133,7 +142,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training options {unknown}")
         loss = LossWeights(**d.pop("loss", {}))
-        for key in ("betas", "warmup_betas"):
+        for key in ("betas", "warmup_betas", "betas_d"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(loss=loss, **d)

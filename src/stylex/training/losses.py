@@ -10,6 +10,10 @@ Warm-up steps are encoder steps without the adversarial term (D is not run at al
 Optional conditioning term on encoder and warm-up steps: the same w rendered with swapped class
 probabilities p' must be classified as p', KL(p' || softmax C(G(E(x), p'))), so the decision
 has to pass through p and cannot ride in w (what AttFind's StyleSpace search relies on).
+Optional realism of edits on the same steps: D judges renders of edited style vectors (the
+swapped-p render and random single-coordinate edits to the batch's extremes, as AttFind makes
+them) against real images, and G and E get its non-saturating loss, so that an edited style
+vector still renders an image of the data.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylex.models import Discriminator, Encoder, Generator
+from stylex.models import Discriminator, Encoder, Generator, Styles
 from stylex.training.config import LossWeights
 from stylex.training.schedule import ENCODER, RANDOM, WARMUP
 
@@ -36,6 +40,21 @@ def swap_probabilities(p: torch.Tensor) -> torch.Tensor:
     """Each row's probabilities moved one class on (class k gets p[k-1]): for two classes the
     opposite decision, for more a different one, and never the image's own unless p is uniform."""
     return p.roll(1, dims=1)
+
+
+def edit_styles(conv: torch.Tensor, num_coordinates: int) -> torch.Tensor:
+    """Each row with `num_coordinates` random coordinates set to the batch's minimum or maximum
+    of that coordinate (a random direction each): AttFind's edit at shift 1, with the batch
+    standing in for the reference images. Uses the global torch generator."""
+    n, size = conv.shape
+    k = min(num_coordinates, size)
+    coords = torch.rand(n, size, device=conv.device).argsort(dim=1)[:, :k]  # [N, k] distinct
+    to_max = torch.rand(n, k, device=conv.device) < 0.5
+    extremes = torch.where(to_max, conv.detach().amax(dim=0)[coords],
+                           conv.detach().amin(dim=0)[coords])  # fmt: skip
+    mask = torch.zeros_like(conv, dtype=torch.bool).scatter_(1, coords, True)
+    targets = torch.zeros_like(conv).scatter_(1, coords, extremes)
+    return torch.where(mask, targets, conv)
 
 
 class StylexLoss:
@@ -102,7 +121,8 @@ class StylexLoss:
         classifier terms, then the optional latent, sparsity and swapped-conditioning terms."""
         wts = self.weights
         w = self.E(x_real)
-        x_rec = self.G(w, p_real, noise_mode="random")
+        styles = self.G.styles(w, p_real)
+        x_rec = self.G.synthesize(styles, noise_mode="random")
         if kind == ENCODER:
             loss_adv = F.softplus(-self.D(x_rec, p_real)).mean()
         else:  # warm-up: an autoencoder, D plays no part
@@ -123,13 +143,37 @@ class StylexLoss:
             total = total + wts.rec_w * wts.rec_w_interval * loss_w
             stats["rec_w"] = loss_w.item()
         total = self._conditioning_sparsity(total, stats)
+        x_swap = None
         if wts.classifier_swap > 0 and rec_index % wts.swap_interval == 0:
             p_swap = swap_probabilities(p_real)
             x_swap = self.G(w, p_swap, noise_mode="random")
             loss_swap = classifier_kl(p_swap, self.C(x_swap))
             total = total + wts.classifier_swap * wts.swap_interval * loss_swap
             stats["cls_swap"] = loss_swap.item()
+        if wts.edit_adversarial > 0:
+            x_edit, p_edit = self._edited_renders(w, p_real, styles, x_swap)
+            loss_edit = F.softplus(-self.D(x_edit, p_edit)).mean()
+            total = total + wts.edit_adversarial * loss_edit
+            stats["edit_adv"] = loss_edit.item()
         return total, stats
+
+    def _edited_renders(
+        self,
+        w: torch.Tensor,  # [N, w_dim] the encoder's codes
+        p: torch.Tensor,  # [N, C] their classifier probabilities
+        styles: Styles,  # G.styles(w, p)
+        x_swap: torch.Tensor | None,  # G(w, swapped p) when the swap term already rendered it
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[2N] renders of edited style vectors (the swapped-p render, then single-coordinate
+        edits) and the classifier's probabilities of each (detached), which D is given."""
+        if x_swap is None:
+            x_swap = self.G(w, swap_probabilities(p), noise_mode="random")
+        conv = edit_styles(styles.conv, self.weights.edit_coordinates)
+        x_coord = self.G.synthesize(Styles(conv, styles.rgb), noise_mode="random")
+        x_edit = torch.cat([x_swap, x_coord])
+        with torch.no_grad():
+            p_edit = torch.softmax(self.C(x_edit).float(), dim=1)
+        return x_edit, p_edit
 
     def _conditioning_sparsity(self, total: torch.Tensor, stats: Stats) -> torch.Tensor:
         """Group lasso over style coordinates: p may reach only a few of them, so the decision
@@ -149,13 +193,24 @@ class StylexLoss:
         self, kind: str, x_real: torch.Tensor, p_real: torch.Tensor, z: torch.Tensor, scale: float
     ) -> Stats:
         """D's logistic loss on reals and on this step kind's fakes (computed without G's
-        gradients)."""
+        gradients): reconstructions on encoder steps, samples on random-z steps, and renders of
+        edited styles on reconstructing steps when the edit term is on (the warm-up's only
+        fakes)."""
+        fakes: list[tuple[torch.Tensor, torch.Tensor]] = []  # (images, D's conditioning)
         with torch.no_grad():
-            if kind == ENCODER:
-                x_fake = self.G(self.E(x_real), p_real, noise_mode="random")
+            if kind in (ENCODER, WARMUP):
+                w = self.E(x_real)
+                styles = self.G.styles(w, p_real)
+                if kind == ENCODER:
+                    fakes.append((self.G.synthesize(styles, noise_mode="random"), p_real))
+                if self.weights.edit_adversarial > 0:
+                    fakes.append(self._edited_renders(w, p_real, styles, None))
             else:
-                x_fake = self.G(self.G.mapping(z), p_real, noise_mode="random")
-        loss_fake = F.softplus(self.D(x_fake, p_real)).mean()
+                fakes.append((self.G(self.G.mapping(z), p_real, noise_mode="random"), p_real))
+        if not fakes:
+            raise ValueError("a warm-up step trains no discriminator unless edit_adversarial > 0")
+        x_fake, p_fake = (torch.cat(parts) for parts in zip(*fakes, strict=True))
+        loss_fake = F.softplus(self.D(x_fake, p_fake)).mean()
         loss_real = F.softplus(-self.D(x_real, p_real)).mean()
         ((loss_fake + loss_real) * scale).backward()
         return {"D_fake": loss_fake.item(), "D_real": loss_real.item()}

@@ -22,7 +22,7 @@ from stylex.models.perceptual import build_perceptual
 from stylex.training import distributed as dist_utils
 from stylex.training.config import TrainConfig
 from stylex.training.losses import StylexLoss
-from stylex.training.schedule import ENCODER, RANDOM, WARMUP, AlternatingSchedule
+from stylex.training.schedule import RANDOM, WARMUP, AlternatingSchedule
 
 
 @dataclass
@@ -88,6 +88,7 @@ def build_state(
 
     # Lazy R1 changes D's effective update: rescale its lr and betas (StyleGAN2 appendix B).
     ratio = cfg.loss.r1_interval / (cfg.loss.r1_interval + 1)
+    betas_d = cfg.betas_d or cfg.betas
     # foreach: one multi-tensor update instead of a loop over ~60 small tensors (the same
     # arithmetic; PyTorch picks it by itself only on CUDA).
     adam: dict[str, Any] = dict(eps=1e-8, foreach=cfg.fast_path or None)
@@ -97,7 +98,7 @@ def build_state(
         "D": torch.optim.Adam(
             D.parameters(),
             lr=cfg.lr_d * ratio,
-            betas=(cfg.betas[0] ** ratio, cfg.betas[1] ** ratio),
+            betas=(betas_d[0] ** ratio, betas_d[1] ** ratio),
             **adam,
         ),
     }
@@ -135,16 +136,16 @@ class Phase:
 
 _D, _R1 = Phase("D", ("D",)), Phase("Dreg", ("D",))
 _G_AND_E, _G_ONLY = Phase("G", ("G", "E")), Phase("G", ("G",))
-# (step kind, whether lazy R1 is due) -> the step's updates in order. The warm-up trains an
-# autoencoder: no discriminator yet.
-PHASES: dict[tuple[str, bool], tuple[Phase, ...]] = {
-    (WARMUP, False): (_G_AND_E,),
-    (WARMUP, True): (_G_AND_E,),
-    (ENCODER, False): (_D, _G_AND_E),
-    (ENCODER, True): (_D, _R1, _G_AND_E),
-    (RANDOM, False): (_D, _G_ONLY),
-    (RANDOM, True): (_D, _R1, _G_ONLY),
-}
+
+
+def step_phases(kind: str, r1_due: bool, edits_judged: bool) -> tuple[Phase, ...]:
+    """A step's updates in order: D (and lazy R1 when due), then G with E on the steps that
+    reconstruct. The warm-up trains an autoencoder and runs no D, unless D judges edited
+    renders (`loss.edit_adversarial`)."""
+    if kind == WARMUP and not edits_judged:
+        return (_G_AND_E,)
+    d_phases = (_D, _R1) if r1_due else (_D,)
+    return (*d_phases, _G_ONLY if kind == RANDOM else _G_AND_E)
 
 
 def train_step(
@@ -169,7 +170,8 @@ def train_step(
     scale = 1.0 / len(chunks)
     nets = {"G": G, "E": E, "D": D}
     out: dict[str, list[float]] = {}
-    for phase in PHASES[kind, step % cfg.loss.r1_interval == 0]:
+    r1_due = step % cfg.loss.r1_interval == 0
+    for phase in step_phases(kind, r1_due, cfg.loss.edit_adversarial > 0):
         trained = [nets[name] for name in phase.trains]
         for module in nets.values():
             set_requires_grad(module, module in trained)
