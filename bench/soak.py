@@ -3,8 +3,9 @@
 Two phases on the same server, side by side in one run:
   control  every client sends ordinary 32 px PNGs;
   hostile  a share of the clients (--hostile-share, default a quarter) send a 9000 x 9000 PNG
-           (about 240 KB that decode to 81 M pixels), --malformed-share send broken bytes,
-           the rest the ordinary PNGs.
+           (about 240 KB that decode to 81 M pixels), --malformed-share send broken bytes
+           (over HTTP also bodies the parsers cannot read: JSON nested 100,000 deep, NaN
+           pixels, a multipart form with no end), the rest the ordinary PNGs.
 Prints the answers by status per phase, p50 / p99 latency of the ordinary requests, the
 server's RSS before, at its peak and after, and the checks the service is held to:
 no server-side error (INTERNAL / UNKNOWN / UNAVAILABLE), peak RSS under baseline + 1 GB, and
@@ -45,6 +46,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve import sample_pngs
 
 SERVER_SIDE = {"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS"}
+Payload = bytes | tuple[str, str, bytes]  # an image, or an HTTP (path, Content-Type, body)
+_PIXELS = b",0" * (3 * 32 * 32 - 1)
+BROKEN_BODIES: list[Payload] = [
+    ("/v2/models/shapes32/infer", "application/json", b"[" * 100_000 + b"]" * 100_000),
+    ("/v2/models/shapes32/infer", "application/json",
+     b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 3, 32, 32], '
+     b'"data": [NaN' + _PIXELS + b"]}]}"),
+    ("/v1/explain", "multipart/form-data; boundary=x",
+     b"--x\r\nContent-Disposition: form-data; name=image\r\n\r\n"),
+]  # fmt: skip
 
 
 def big_png(side: int = 9000) -> bytes:
@@ -94,7 +105,9 @@ class GrpcSender:
         self.channel = grpc.insecure_channel(address)
         self.stub = pb_grpc.ExplainServiceStub(self.channel)
 
-    def __call__(self, image: bytes) -> str:
+    def __call__(self, image: Payload) -> str:
+        if isinstance(image, tuple):  # an HTTP body: its bytes are a broken image here
+            image = image[2]
         req = pb.ExplainRequest(image=image, top_k=5, image_format=pb.IMAGE_FORMAT_NONE)
         try:
             self.stub.Explain(req, timeout=30)
@@ -113,10 +126,12 @@ class HttpSender:
         host, port = address.rsplit(":", 1)
         self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
 
-    def __call__(self, image: bytes) -> str:
+    def __call__(self, image: Payload) -> str:
+        path, ctype, body = "/v1/explain?top_k=5&image_format=none", "image/png", image
+        if isinstance(image, tuple):
+            path, ctype, body = image
         try:
-            self.conn.request("POST", "/v1/explain?top_k=5&image_format=none", body=image,
-                              headers={"Content-Type": "image/png"})  # fmt: skip
+            self.conn.request("POST", path, body=body, headers={"Content-Type": ctype})
             resp = self.conn.getresponse()
             body = resp.read()
         except (OSError, http.client.HTTPException):
@@ -134,7 +149,7 @@ class HttpSender:
 
 
 def phase(
-    addresses: dict[str, str], kinds: list[str], payloads: dict[str, list[bytes]],
+    addresses: dict[str, str], kinds: list[str], payloads: dict[str, list[Payload]],
     seconds: float, transports: list[str],
 ):  # fmt: skip
     """One client thread per entry of `kinds` (speaking its entry of `transports`); each sends
@@ -189,7 +204,11 @@ def main() -> int:
     payloads = {
         "ordinary": good,
         "oversized": [big_png()],
-        "malformed": [b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, ordinary[: len(ordinary) // 2]],
+        "malformed": [
+            b"\x89PNG\r\n\x1a\n" + b"\x00" * 64,
+            ordinary[: len(ordinary) // 2],
+            *BROKEN_BODIES,
+        ],
     }
     n_big = round(args.clients * args.hostile_share)
     n_bad = round(args.clients * args.malformed_share)
