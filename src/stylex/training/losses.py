@@ -11,8 +11,8 @@ Optional conditioning term on encoder and warm-up steps: the same w rendered wit
 probabilities p' must be classified as p', KL(p' || softmax C(G(E(x), p'))), so the decision
 has to pass through p and cannot ride in w (what AttFind's StyleSpace search relies on).
 Optional realism of edits on the same steps: D judges renders of edited style vectors (the
-swapped-p render and random single-coordinate edits to the batch's extremes, as AttFind makes
-them) against real images, and G and E get its non-saturating loss, so that an edited style
+swapped-p render and edits of a few random coordinates to the batch's extremes, as AttFind
+makes them) against real images, and G and E get its non-saturating loss, so that an edited style
 vector still renders an image of the data.
 """
 
@@ -164,8 +164,9 @@ class StylexLoss:
         styles: Styles,  # G.styles(w, p)
         x_swap: torch.Tensor | None,  # G(w, swapped p) when the swap term already rendered it
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """[2N] renders of edited style vectors (the swapped-p render, then single-coordinate
-        edits) and the classifier's probabilities of each (detached), which D is given."""
+        """[2N] renders of edited style vectors (the swapped-p render, then each image with
+        `edit_coordinates` coordinates moved to the batch's extremes) and the classifier's
+        probabilities of each (detached), which D is given."""
         if x_swap is None:
             x_swap = self.G(w, swap_probabilities(p), noise_mode="random")
         conv = edit_styles(styles.conv, self.weights.edit_coordinates)
